@@ -1,0 +1,44 @@
+"""`python -m data`: shapes and class distribution of a data source, plus two pictures.
+
+Writes results/data/samples.png (a grid of training digits) and results/data/classes.png.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from data.atomic import save_figure
+from data.cli import add_dataclass_args, from_args, run_cli
+from data.mnist import DataConfig, load_splits
+from data.plots import class_distribution, sample_grid
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m data", description=__doc__)
+    p.add_argument("--results-dir", default="results", help="pictures go to <results-dir>/data/")
+    add_dataclass_args(p, DataConfig, "data")
+    args = p.parse_args(argv)
+    splits = load_splits(from_args(DataConfig, args))
+    parts = {"train": (splits.train_x, splits.train_y), "validation": (splits.val_x, splits.val_y),
+             "test": (splits.test_x, splits.test_y)}
+    counts = {}
+    for name, (x, y) in parts.items():
+        print(f"{name:<10} images {tuple(x.shape)} {x.dtype}, labels {tuple(y.shape)} {y.dtype}")
+        counts[name] = np.bincount(y.numpy(), minlength=10)
+    print(f"normalisation (training split): mean {splits.mean:.4f}, std {splits.std:.4f}")
+    print("class distribution:")
+    print("digit " + " ".join(f"{d:>6}" for d in range(10)))
+    for name, c in counts.items():
+        print(f"{name[:5]:<5} " + " ".join(f"{int(v):>6}" for v in c))
+    out = Path(args.results_dir) / "data"
+    save_figure(sample_grid(splits.train_x[:32].numpy(), splits.train_y[:32].numpy(),
+                            title="training samples"), out / "samples.png")
+    save_figure(class_distribution(counts), out / "classes.png")
+    print(f"wrote {out}/samples.png, {out}/classes.png")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,191 @@
+"""Read and write MNIST-style IDX files (unsigned-byte images and labels).
+
+The loader checks everything a damaged or mismatched file can get wrong
+(gzip wrapper, magic, dimensions, length, checksum) so that a bad file stops
+a tuning run at once with a one-line DataError instead of poisoning trials.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import tempfile
+import time
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from data.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+# Published MD5s of the *decompressed* files (see data/raw/README.md): the gzip
+# wrappers differ between mirrors, the payload does not.
+MNIST_FILES: dict[str, str] = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+GZIP_MAGIC = b"\x1f\x8b"
+UBYTE = 0x08
+LABELS_MAGIC = 0x00000801  # 2049: ubyte, 1 dim
+IMAGES_MAGIC = 0x00000803  # 2051: ubyte, 3 dims
+_KNOWN_MAGIC = {LABELS_MAGIC: "labels", IMAGES_MAGIC: "images"}
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside `path`, moved into place only if the block succeeds.
+
+    Readers (other trials) then see either the old file or the whole new one,
+    never half a file; on any error the temp file is removed.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        os.close(fd)
+    except OSError as e:
+        raise DataError(f"{path}: cannot create file: {e.strerror or e}") from e
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    try:
+        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; datasets are meant to be shared
+        os.replace(tmp_path, path)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        raise DataError(f"{path}: cannot write: {e.strerror or e}") from e
+
+
+def _load_bytes(path: Path) -> bytes:
+    """Return the file's content, gunzipped when it starts with the gzip magic."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as e:
+        raise DataError(f"{path}: file not found") from e
+    except IsADirectoryError as e:
+        raise DataError(f"{path}: is a directory, expected a file") from e
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from e
+    if not raw:
+        raise DataError(f"{path}: empty file (0 bytes)")
+    if raw[:2] != GZIP_MAGIC:
+        return raw
+    try:
+        data = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: corrupt gzip data ({e})") from e
+    if not data:
+        raise DataError(f"{path}: empty file (gzip holds 0 bytes)")
+    return data
+
+
+def md5_of_idx(path: str | Path) -> str:
+    """MD5 of the decompressed bytes: the value published for MNIST, whatever the gzip wrapper."""
+    return hashlib.md5(_load_bytes(Path(path))).hexdigest()
+
+
+def _expected_magic(path: Path) -> tuple[int, ...]:
+    """Guess the intended kind from the file name, so the error can say what was expected."""
+    name = path.name.lower()
+    if "images" in name:
+        return (IMAGES_MAGIC,)
+    if "labels" in name:
+        return (LABELS_MAGIC,)
+    return (LABELS_MAGIC, IMAGES_MAGIC)
+
+
+def _parse(path: Path, data: bytes) -> np.ndarray:
+    """Check the header against the payload length and view the payload as uint8."""
+    if len(data) < 4:
+        raise DataError(f"{path}: truncated header ({len(data)} bytes, need at least 4)")
+    magic = int.from_bytes(data[:4], "big")
+    expected = _expected_magic(path)
+    if magic not in expected:
+        want = " or ".join(f"{m} for {_KNOWN_MAGIC[m]}" for m in expected)
+        hint = ""
+        if data[:2] == b"\0\0" and data[2] != UBYTE:
+            hint = f"; data type 0x{data[2]:02X} unsupported, only unsigned byte 0x08"
+        raise DataError(f"{path}: wrong magic number {magic} (expected {want}{hint})")
+    ndim = data[3]
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise DataError(
+            f"{path}: truncated header ({len(data)} bytes, need {header_len} for {ndim} dims)"
+        )
+    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">i4", count=ndim, offset=4))
+    if any(d < 0 for d in dims):
+        raise DataError(f"{path}: negative dimension in header {dims}")
+    need = int(np.prod(dims, dtype=np.int64))
+    have = len(data) - header_len
+    shape = " x ".join(map(str, dims))
+    if have < need:
+        raise DataError(f"{path}: truncated data (header says {shape} = {need} bytes, found {have})")
+    if have > need:
+        raise DataError(f"{path}: {have - need} trailing bytes after the {need} data bytes ({shape})")
+    # Copy once so callers get an ordinary writable array, not a view of immutable bytes.
+    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(dims).copy()
+
+
+def read_idx(path: str | Path, *, expected_md5: str | None = None) -> np.ndarray:
+    """Read an IDX ubyte file (gzipped or raw) as uint8 (N,) labels or (N, rows, cols) images.
+
+    Gzip is detected by content, not suffix, so renamed files still load.
+    `expected_md5` is compared with the decompressed bytes.
+    """
+    path = Path(path)
+    start = time.perf_counter()
+    data = _load_bytes(path)
+    array = _parse(path, data)
+    if expected_md5 is not None:
+        actual = hashlib.md5(data).hexdigest()
+        if actual != expected_md5.lower():
+            raise DataError(f"{path}: checksum mismatch: md5 {actual}, expected {expected_md5}")
+    logger.debug("read %s: shape %s in %.3f s", path, array.shape, time.perf_counter() - start)
+    return array
+
+
+def write_idx(path: str | Path, array: np.ndarray, *, gzip_compress: bool | None = None) -> None:
+    """Write a uint8 array of ndim 1 (labels) or 3 (images) as IDX, atomically.
+
+    Gzipped when the path ends with .gz unless `gzip_compress` says otherwise;
+    lets tests and users build their own datasets in the format read_idx reads.
+    """
+    path = Path(path)
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise DataError(f"{path}: cannot write IDX from dtype {array.dtype}, expected uint8")
+    if array.ndim not in (1, 3):
+        raise DataError(f"{path}: cannot write IDX with {array.ndim} dims, expected 1 or 3")
+    if gzip_compress is None:
+        gzip_compress = path.name.endswith(".gz")
+    header = bytes([0, 0, UBYTE, array.ndim]) + np.asarray(array.shape, dtype=">i4").tobytes()
+    payload = header + np.ascontiguousarray(array).tobytes()
+    if gzip_compress:
+        payload = gzip.compress(payload, compresslevel=6, mtime=0)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(payload)
+    except OSError as e:
+        raise DataError(f"{path}: cannot write: {e.strerror or e}") from e
+    logger.debug("wrote %s: shape %s", path, array.shape)
+
+
+def find_idx(data_dir: str | Path, base_name: str) -> Path:
+    """Return data_dir/base_name.gz, else data_dir/base_name: users may keep either form."""
+    data_dir = Path(data_dir)
+    for candidate in (data_dir / f"{base_name}.gz", data_dir / base_name):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{data_dir}: neither {base_name}.gz nor {base_name} found in this folder")

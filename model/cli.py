@@ -1,0 +1,99 @@
+"""`python -m model.train`: one training run, printed like the seed, saved under results/runs/<name>/."""
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from data.atomic import save_figure, write_json
+from data.cli import add_dataclass_args, from_args
+from data.errors import InputError
+from data.mnist import DataConfig, load_splits
+from data.plots import sample_grid
+from data.splits import normalise
+from model.mlp import count_params
+from model.plots import confusion, learning_curves
+from model.train import TrainConfig, build_run, fit, setup, test_metrics, to_device
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--name", default=None, help="run folder name (default: a timestamp)")
+    p.add_argument("--results-dir", default="results", help="where results/runs/<name>/ goes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dataclass_args(p, TrainConfig, "hyperparameters")
+    add_dataclass_args(p, DataConfig, "data")
+    return p
+
+
+def epoch_line(m: dict, epochs: int) -> str:
+    return (f"Epoch [{m['epoch']}/{epochs}], Training Loss: {m['train_loss']:.4f}, "
+            f"Training Accuracy: {100 * m['train_accuracy']:.2f}%, Validation Loss: {m['val_loss']:.4f}, "
+            f"Validation Accuracy: {100 * m['val_accuracy']:.2f}%")
+
+
+def run_folder(results_dir: str, name: str | None) -> Path:
+    name = name or datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(results_dir) / "runs" / name
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"--name {name}: {out} already holds a run; pick another name")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--results-dir {results_dir}: cannot create {out}: {e.strerror}") from e
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    cfg = from_args(TrainConfig, args).validate()
+    dcfg = from_args(DataConfig, args)
+    out = run_folder(args.results_dir, args.name)
+    device = setup(cfg)
+    t0 = time.perf_counter()
+    splits = load_splits(dcfg)
+    data = to_device(splits, device)
+    run = build_run(cfg, len(data.train_y), device)
+    print(f"data {splits.sizes()}, model {cfg.hidden_sizes} ({count_params(run.model):,} parameters), device {device}")
+
+    bars: list[tqdm] = []
+
+    def new_bar() -> None:  # one bar per epoch, as the seed's tqdm loops
+        bars.append(tqdm(total=len(data.train_y), desc=f"epoch {run.epoch + 1}/{cfg.epochs}", unit="img",
+                         leave=False, disable=args.quiet))
+
+    def on_epoch(m: dict, _run) -> None:
+        bars[-1].close()
+        print(epoch_line(m, cfg.epochs) + (" (diverged)" if m["diverged"] else ""), flush=True)
+        if m["epoch"] < cfg.epochs:
+            new_bar()
+
+    new_bar()
+    history = fit(run, data, on_epoch, progress=lambda n: bars[-1].update(n))
+    bars[-1].close()
+    train_s = time.perf_counter() - t0
+
+    test_x = normalise(splits.test_x, splits.mean, splits.std, device)
+    test = test_metrics(run.model, test_x, splits.test_y.to(device))
+    pred = test.pop("predictions")
+    print(f"Test Accuracy: {100 * test['test_accuracy']:.2f}%, Test Loss: {test['test_loss']:.4f} "
+          f"({train_s:.0f} s)")
+
+    torch.save(run.model.state_dict(), out / "model.pt")
+    write_json(out / "metrics.json", {
+        "config": cfg.to_dict(), "data": {**vars(dcfg), **splits.sizes(), "checksum": splits.checksum},
+        "seed": cfg.seed, "history": history, "diverged": history[-1]["diverged"],
+        "val_accuracy": history[-1]["val_accuracy"], "time_s": train_s, **test,
+    })
+    save_figure(learning_curves(history, f"{cfg.hidden_sizes} lr {cfg.lr} batch {cfg.batch_size}"), out / "curves.png")
+    save_figure(confusion(torch.tensor(test["confusion_matrix"]).numpy()), out / "confusion.png")
+    n = 32
+    save_figure(sample_grid(splits.test_x[:n].numpy(), splits.test_y[:n].numpy(), pred[:n],
+                            title="predicted / true (test)"), out / "predictions.png")
+    print(f"wrote {out}/: metrics.json model.pt curves.png confusion.png predictions.png")
+    return 0

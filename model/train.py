@@ -1,0 +1,280 @@
+"""Training on tensors held in memory: a seeded randperm per epoch, batches by slicing.
+
+Pure functions (no files, no printing): `fit` runs epochs and hands each epoch's metrics to a
+callback, which is where the CLI prints and the Ray trainable reports. `python -m model.train`
+runs one training (see model/cli.py).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from data.errors import InputError
+from data.splits import Splits, normalise
+from model.augment import random_shift
+from model.mlp import MLP, MLPConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of one training run; the tuner searches over these names."""
+
+    lr: float = 0.05
+    """Learning rate (peak rate when a schedule is used)."""
+    batch_size: int = 128
+    """Images per optimiser step."""
+    epochs: int = 12
+    """Passes over the training split."""
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    """SGD (the seed's choice) or AdamW."""
+    momentum: float = 0.9
+    """SGD momentum (the seed used none; 0.9 trains faster)."""
+    nesterov: bool = True
+    """Nesterov momentum for SGD (ignored when momentum is 0)."""
+    weight_decay: float = 0.0
+    """L2 penalty (decoupled for AdamW)."""
+    schedule: Literal["none", "cosine", "step"] = "cosine"
+    """Learning-rate schedule: constant, cosine to zero over all steps, or step decay."""
+    step_size: int = 5
+    """Epochs between decays of the step schedule."""
+    gamma: float = 0.1
+    """Multiplier applied by each step decay."""
+    hidden_sizes: list[int] = field(default_factory=lambda: [512, 256])
+    """Widths of the hidden layers (their number is the depth)."""
+    dropout: float = 0.2
+    """Dropout probability after each hidden block (0 = off)."""
+    layer_norm: bool = True
+    """LayerNorm after each hidden Linear, as in the seed."""
+    augment_shift: int = 0
+    """Random shifts of up to +/-k pixels applied to training batches (0 = off)."""
+    seed: int = 0
+    """Seeds weights, batch order, dropout and augmentation: same seed, same metrics on CPU."""
+    threads: int = 0
+    """torch CPU threads; 0 = every CPU this process may use."""
+    device: str = "auto"
+    """'auto' (CUDA when available), 'cpu' or 'cuda[:N]'."""
+
+    def validate(self) -> "TrainConfig":
+        """Raise InputError naming the first bad field, so CLIs fail in one line."""
+        checks = [
+            ("lr", self.lr > 0 and math.isfinite(self.lr), "must be > 0"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+            ("epochs", self.epochs >= 1, "must be >= 1"),
+            ("momentum", 0 <= self.momentum < 1, "must be in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("step_size", self.step_size >= 1, "must be >= 1"),
+            ("gamma", 0 < self.gamma <= 1, "must be in (0, 1]"),
+            ("hidden_sizes", len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1, "need widths >= 1"),
+            ("dropout", 0 <= self.dropout < 1, "must be in [0, 1)"),
+            ("augment_shift", 0 <= self.augment_shift <= 8, "must be in 0..8"),
+            ("threads", self.threads >= 0, "must be >= 0"),
+            ("optimizer", self.optimizer in ("sgd", "adamw"), "must be sgd or adamw"),
+            ("schedule", self.schedule in ("none", "cosine", "step"), "must be none, cosine or step"),
+        ]
+        for name, ok, why in checks:
+            if not ok:
+                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: {why}")
+        return self
+
+    def mlp(self) -> MLPConfig:
+        return MLPConfig(hidden_sizes=list(self.hidden_sizes), dropout=self.dropout, layer_norm=self.layer_norm)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: no CUDA GPU is available here")
+    return torch.device(name)
+
+
+def setup(cfg: TrainConfig) -> torch.device:
+    """The one seeding block, plus threads and device."""
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads or len(os.sched_getaffinity(0)))
+    return resolve_device(cfg.device)
+
+
+@dataclass
+class DeviceData:
+    """Normalised float32 (N, 784) tensors on the training device, moved there once."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    background: float  # normalised value of a black pixel, for shifted-in borders
+
+
+def to_device(splits: Splits, device: torch.device | str) -> DeviceData:
+    m, s = splits.mean, splits.std
+    return DeviceData(
+        normalise(splits.train_x, m, s, device), splits.train_y.to(device),
+        normalise(splits.val_x, m, s, device), splits.val_y.to(device), background=-m / s,
+    )
+
+
+@dataclass
+class Run:
+    """Model, optimiser and schedule of one training, plus the epochs done (for checkpoints)."""
+
+    cfg: TrainConfig
+    model: MLP
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    epoch: int = 0
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None, "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler and state["scheduler"]:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = state["epoch"]
+
+
+def build_run(cfg: TrainConfig, n_train: int, device: torch.device) -> Run:
+    model = MLP(cfg.mlp()).to(device)
+    params = model.parameters()
+    if cfg.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay, foreach=True,
+        )
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    steps = math.ceil(n_train / cfg.batch_size)
+    sched: torch.optim.lr_scheduler.LRScheduler | None = None
+    if cfg.schedule == "cosine":  # stepped per batch, so short runs still anneal smoothly
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * cfg.epochs)
+    elif cfg.schedule == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=steps * cfg.step_size, gamma=cfg.gamma)
+    return Run(cfg, model, opt, sched)
+
+
+def train_epoch(
+    run: Run, x: torch.Tensor, y: torch.Tensor, background: float = 0.0,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """One pass in a seeded random order; returns mean loss/accuracy and whether it diverged.
+
+    Divergence (a non-finite loss) is checked every 50 steps so the hot loop rarely syncs.
+    """
+    cfg, model, opt = run.cfg, run.model, run.optimizer
+    epoch_seed = cfg.seed * 100_003 + run.epoch  # depends only on (seed, epoch): resumes repeat exactly
+    gen = torch.Generator().manual_seed(epoch_seed)
+    model.seed_dropout(epoch_seed)
+    model.train()
+    perm = torch.randperm(len(y), generator=gen).to(x.device)
+    xs, ys = x[perm], y[perm]
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    seen, diverged = 0, False
+    for step, i in enumerate(range(0, len(ys), cfg.batch_size)):
+        xb, yb = xs[i:i + cfg.batch_size], ys[i:i + cfg.batch_size]
+        if cfg.augment_shift:
+            xb = random_shift(xb, cfg.augment_shift, background, gen)
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if run.scheduler is not None:
+            run.scheduler.step()
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.detach().argmax(1) == yb).sum()
+        seen += len(yb)
+        if progress is not None:
+            progress(len(yb))
+        if step % 50 == 49 and not torch.isfinite(loss_sum):
+            diverged = True
+            break
+    loss_mean = float(loss_sum) / max(seen, 1)
+    diverged = diverged or not math.isfinite(loss_mean)
+    return {"train_loss": loss_mean, "train_accuracy": int(correct) / max(seen, 1), "diverged": diverged}
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
+    """Logits for x in large batches, dropout off."""
+    model.eval()
+    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else x.new_zeros(0, 10)
+
+
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    logits = predict(model, x)
+    if not len(y):
+        return {"loss": float("nan"), "accuracy": float("nan")}
+    return {
+        "loss": float(F.cross_entropy(logits, y)),
+        "accuracy": float((logits.argmax(1) == y).float().mean()),
+    }
+
+
+def test_metrics(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Test-set figures for reports: accuracy, loss, per-class accuracy, confusion matrix, predictions."""
+    from sklearn.metrics import confusion_matrix
+
+    logits = predict(model, x)
+    pred = logits.argmax(1)
+    cm = confusion_matrix(y.cpu().numpy(), pred.cpu().numpy(), labels=list(range(10)))
+    per_class = (np.diag(cm) / np.maximum(cm.sum(1), 1)).tolist()
+    return {
+        "test_accuracy": float((pred == y).float().mean()), "test_loss": float(F.cross_entropy(logits, y)),
+        "per_class_accuracy": per_class, "confusion_matrix": cm.tolist(), "predictions": pred.cpu().numpy(),
+    }
+
+
+EpochCallback = Callable[[dict, Run], bool | None]
+
+
+def fit(run: Run, data: DeviceData, on_epoch: EpochCallback | None = None,
+        progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Train from run.epoch to cfg.epochs. `on_epoch(metrics, run)` returning False stops early.
+
+    A diverged epoch is reported (diverged=True, losses non-finite) and ends training.
+    """
+    history = []
+    while run.epoch < run.cfg.epochs:
+        t0 = time.perf_counter()
+        lr = run.optimizer.param_groups[0]["lr"]
+        m = train_epoch(run, data.train_x, data.train_y, data.background, progress)
+        run.epoch += 1
+        val = evaluate(run.model, data.val_x, data.val_y) if not m["diverged"] else {"loss": float("nan"), "accuracy": 0.0}
+        m.update(epoch=run.epoch, lr=lr, val_loss=val["loss"], val_accuracy=val["accuracy"],
+                 epoch_time_s=time.perf_counter() - t0)
+        history.append(m)
+        if on_epoch is not None and on_epoch(m, run) is False:
+            break
+        if m["diverged"]:
+            log.warning("training diverged at epoch %d (non-finite loss)", run.epoch)
+            break
+    return history
+
+
+if __name__ == "__main__":
+    from data.cli import run_cli
+    from model.cli import main
+
+    run_cli(main)
