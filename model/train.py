@@ -6,6 +6,7 @@ runs one training (see model/cli.py).
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -141,10 +142,11 @@ class Run:
     epoch: int = 0
 
     def state_dict(self) -> dict:
-        return {
+        """A deep copy: torch's state dicts alias live tensors (momentum buffers included)."""
+        return copy.deepcopy({
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None, "epoch": self.epoch,
-        }
+        })
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
