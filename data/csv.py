@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from data.errors import DataError
-from data.idx import atomic_path
+from data.idx import atomic_write_shared
 
 logger = logging.getLogger(__name__)
 
@@ -155,9 +155,9 @@ def write_csv(
     table = np.insert(pixels, label_position, labels.astype(np.int64), axis=1)
     columns = [f"pixel{k}" for k in range(N_PIXELS)]
     columns.insert(label_position, LABEL)
+    frame = pd.DataFrame(table, columns=columns)
     try:
-        with atomic_path(path) as tmp:
-            pd.DataFrame(table, columns=columns).to_csv(tmp, index=False)
+        atomic_write_shared(path, lambda tmp: frame.to_csv(tmp, index=False))
     except OSError as e:
         raise DataError(f"{path}: cannot write: {e.strerror or e}") from e
     logger.debug("wrote %s: %d images", path, len(images))

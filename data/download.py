@@ -8,6 +8,7 @@ parallel trials wait for one download instead of each fetching their own.
 from __future__ import annotations
 
 import fcntl
+import functools
 import http.client
 import logging
 import shutil
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from data.errors import DataError
-from data.idx import MNIST_FILES, atomic_path, find_idx, md5_of_idx
+from data.idx import MNIST_FILES, atomic_write_shared, find_idx, md5_of_idx
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +56,11 @@ def _reason(exc: BaseException, timeout: float) -> str:
     return " ".join(text.split())
 
 
-def _fetch(url: str, dest: Path, timeout: float) -> None:
-    """Stream url into dest (no whole-file buffering; the train images are ~10 MB gzipped)."""
+def _fetch_verified(url: str, md5: str, timeout: float, tmp: Path) -> None:
+    """Stream url into tmp, then raise _BadFile unless its decompressed bytes have the expected MD5."""
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    with urllib.request.urlopen(request, timeout=timeout) as response, dest.open("wb") as out:
-        shutil.copyfileobj(response, out, _CHUNK)
-
-
-def _verify(tmp: Path, md5: str) -> None:
-    """Raise _BadFile unless tmp decompresses and its decompressed bytes have the published MD5."""
+    with urllib.request.urlopen(request, timeout=timeout) as response, tmp.open("wb") as out:
+        shutil.copyfileobj(response, out, _CHUNK)  # streamed: no whole-file buffering
     try:
         actual = md5_of_idx(tmp)
     except DataError as e:
@@ -79,10 +76,8 @@ def _download_one(data_dir: Path, name: str, md5: str, mirrors: Sequence[str], t
     for mirror in mirrors:
         url = f"{mirror.rstrip('/')}/{name}.gz"
         logger.info("downloading %s", url)
-        try:
-            with atomic_path(target) as tmp:  # removes the temp file on any failure below
-                _fetch(url, tmp, timeout)
-                _verify(tmp, md5)
+        try:  # the temp file is removed on any failure, and only a verified file is moved into place
+            atomic_write_shared(target, functools.partial(_fetch_verified, url, md5, timeout))
         except (OSError, http.client.HTTPException, ValueError, _BadFile) as e:
             reason = _reason(e, timeout)
             logger.warning("%s: %s; trying the next mirror", url, reason)
@@ -116,7 +111,10 @@ def download_mnist(
             raise DataError(f"{data_dir}: cannot create the download folder or lock: {e.strerror or e}") from e
         with lock:
             logger.debug("waiting for %s", data_dir / LOCK_NAME)
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+            except OSError as e:  # e.g. a network file system without flock support
+                raise DataError(f"{data_dir / LOCK_NAME}: cannot lock: {e.strerror or e}") from e
             for name in missing:
                 if _present(data_dir, name):  # another process fetched it while we waited
                     logger.debug("%s: already downloaded by another process", name)

@@ -11,15 +11,14 @@ import gzip
 import hashlib
 import logging
 import os
-import tempfile
 import time
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 import numpy as np
 
+from data.atomic import atomic_write
 from data.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -40,32 +39,14 @@ IMAGES_MAGIC = 0x00000803  # 2051: ubyte, 3 dims
 _KNOWN_MAGIC = {LABELS_MAGIC: "labels", IMAGES_MAGIC: "images"}
 
 
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path beside `path`, moved into place only if the block succeeds.
+def atomic_write_shared(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """data.atomic.atomic_write, plus mode 0644: mkstemp makes 0600 files, but datasets are shared."""
 
-    Readers (other trials) then see either the old file or the whole new one,
-    never half a file; on any error the temp file is removed.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        os.close(fd)
-    except OSError as e:
-        raise DataError(f"{path}: cannot create file: {e.strerror or e}") from e
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    try:
-        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; datasets are meant to be shared
-        os.replace(tmp_path, path)
-    except OSError as e:
-        tmp_path.unlink(missing_ok=True)
-        raise DataError(f"{path}: cannot write: {e.strerror or e}") from e
+    def write_then_chmod(tmp: Path) -> None:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+
+    return atomic_write(path, write_then_chmod)
 
 
 def _load_bytes(path: Path) -> bytes:
@@ -107,7 +88,7 @@ def _expected_magic(path: Path) -> tuple[int, ...]:
 
 
 def _parse(path: Path, data: bytes) -> np.ndarray:
-    """Check the header against the payload length and view the payload as uint8."""
+    """Check the header against the payload length and return the payload as a uint8 array."""
     if len(data) < 4:
         raise DataError(f"{path}: truncated header ({len(data)} bytes, need at least 4)")
     magic = int.from_bytes(data[:4], "big")
@@ -175,8 +156,7 @@ def write_idx(path: str | Path, array: np.ndarray, *, gzip_compress: bool | None
     if gzip_compress:
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
     try:
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(payload)
+        atomic_write_shared(path, lambda tmp: tmp.write_bytes(payload))
     except OSError as e:
         raise DataError(f"{path}: cannot write: {e.strerror or e}") from e
     logger.debug("wrote %s: shape %s", path, array.shape)
