@@ -86,5 +86,5 @@ def normalise(x: torch.Tensor, mean: float, std: float, device: torch.device | s
 
     Done once per tensor, never per sample: the seed's per-sample transform was its bottleneck.
     """
-    x = x.to(device, non_blocking=True).reshape(len(x), -1).to(torch.float32)
+    x = x.to(device, non_blocking=True).flatten(1).to(torch.float32)
     return x.mul_(1.0 / (255.0 * std)).sub_(mean / std)

@@ -31,3 +31,23 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One real local Ray with 2 CPUs for the whole test session (the CLIs reuse it)."""
+    import ray
+
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def write_space(path: Path, params: dict, **fixed) -> Path:
+    """A small search-space YAML for tests."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({"fixed": {"hidden_sizes": [32], **fixed}, "params": params}))
+    return path

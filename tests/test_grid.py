@@ -1,0 +1,140 @@
+"""`python -m tuning.grid` on real Ray and real MNIST slices: tables, ASHA, divergence, retrain."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli, write_space
+from tuning.grid import main as grid_main
+from tuning.results import STATUSES
+
+
+@pytest.fixture(scope="module")
+def finished(ray_session, tmp_path_factory):
+    """A 2x2 grid (lr x batch size) for 2 epochs on 1,500 images, retrained and tested."""
+    tmp = tmp_path_factory.mktemp("grid")
+    space = write_space(tmp / "space.yaml", {"lr": {"values": [0.03, 0.1]}, "batch_size": {"values": [32, 128]}},
+                        epochs=2)
+    code = grid_main(["--space", str(space), "--subset", "1500", "--results-dir", str(tmp), "--name", "g",
+                      "--scheduler", "fifo"])
+    assert code == 0
+    return tmp / "g"
+
+
+def test_two_by_two_grid_gives_four_valid_rows(finished):
+    # Rule: one row per trial, each with a known status and its hyperparameters.
+    t = pd.read_csv(finished / "trials.csv")
+    assert len(t) == 4 and set(t["status"]) <= set(STATUSES)
+    assert set(zip(t["lr"], t["batch_size"])) == {(0.03, 32), (0.03, 128), (0.1, 32), (0.1, 128)}
+    assert (t["status"] == "completed").all() and (t["epochs_run"] == 2).all()
+    assert t["val_accuracy_best"].between(0.5, 1).all() and t["node_id"].str.len().gt(0).all()
+
+
+def test_tables_load_and_agree(finished):
+    # Rule: parquet and CSV hold the same table; epochs.csv has one row per epoch each trial ran.
+    csv, pq = pd.read_csv(finished / "trials.csv"), pd.read_parquet(finished / "trials.parquet")
+    assert list(csv.columns) == list(pq.columns) and len(csv) == len(pq)
+    assert list(csv["trial_id"]) == list(pq["trial_id"])
+    ep = pd.read_csv(finished / "epochs.csv")
+    assert len(ep) == csv["epochs_run"].sum()
+    assert ep.groupby("trial_id")["epoch"].apply(list).map(lambda e: e == [1, 2]).all()
+    best_per_trial = ep.groupby("trial_id")["val_accuracy"].max()
+    for _, row in csv.iterrows():
+        assert best_per_trial[row["trial_id"]] == pytest.approx(row["val_accuracy_best"])
+
+
+def test_best_config_is_one_of_the_trials(finished):
+    # Rule: best.json names the trial with the highest best validation accuracy, with its config.
+    best = json.loads((finished / "best.json").read_text())
+    t = pd.read_csv(finished / "trials.csv")
+    top = t.loc[t["val_accuracy_best"].idxmax()]
+    assert best["trial_id"] == top["trial_id"]
+    assert best["config"]["lr"] == top["lr"] and best["config"]["batch_size"] == top["batch_size"]
+    assert best["config"]["epochs"] == 2 and best["search"] == "grid"
+
+
+def test_retrain_writes_test_report(finished):
+    # Rule: the best config is retrained on the whole training pool and tested once on 10,000 images.
+    rep = json.loads((finished / "test_report.json").read_text())
+    assert rep["train_images"] == 1500 and rep["test_images"] == 10000
+    assert 0.5 < rep["test_accuracy"]["mean"] <= 1 and rep["seeds"] == [0]
+    assert len(rep["per_class_accuracy"]) == 10 and sum(map(sum, rep["confusion_matrix"])) == 10000
+    assert rep["data_checksum"] and rep["versions"]["torch"] and rep["git_commit"]
+    assert (finished / "model.pt").stat().st_size > 0
+
+
+def test_plots_and_tensorboard_logs_written(finished):
+    # Rule: the grid's plots exist and every trial has TensorBoard event files.
+    for name in ("val_acc_vs_lr.png", "val_acc_vs_batch.png", "heatmap_lr_batch.png", "learning_curves.png",
+                 "confusion.png", "predictions.png"):
+        assert (finished / "plots" / name).stat().st_size > 1000, name
+    events = list((finished / "tune").glob("*/events.out.tfevents.*"))
+    assert len(events) == 4
+
+
+def test_asha_stops_weak_trials_and_records_divergence(ray_session, tmp_path):
+    # Rule: with ASHA, a trial far behind the rung's leaders is stopped early; an absurd lr diverges,
+    # is recorded as diverged, and the search still finishes.
+    space = write_space(tmp_path / "s.yaml", {"lr": {"values": [0.1, 0.05, 0.0003, 1.0e5]}},
+                        epochs=4, batch_size=64, schedule="none")
+    code = grid_main(["--space", str(space), "--subset", "1500", "--results-dir", str(tmp_path), "--name", "a",
+                      "--grace-period", "1", "--reduction-factor", "2", "--max-concurrent", "1", "--no-retrain"])
+    assert code == 0
+    t = pd.read_csv(tmp_path / "a" / "trials.csv").set_index("lr")
+    assert t.loc[1.0e5, "status"] == "diverged" and t.loc[1.0e5, "epochs_run"] == 1
+    assert t.loc[0.0003, "status"] == "stopped_early" and t.loc[0.0003, "epochs_run"] < 4
+    assert t.loc[0.1, "status"] == "completed" and t.loc[0.1, "epochs_run"] == 4
+
+
+@pytest.mark.parametrize("yaml_text, needle", [
+    ("params: {lr: {values: [0.1, -0.1]}}", "params.lr.values[1]: -0.1"),
+    ("params: {lr: {values: []}}", "params.lr.values: []"),
+    ("params: {lr: {valuez: [0.1]}}", "unknown key 'valuez'"),
+    ("params: {lr: {distribution: gaussian, low: 0.1, high: 1}}", "unknown distribution 'gaussian'"),
+    ("params: {batch_size: {values: [16, 'big']}}", "'big' is not a valid int"),
+    ("params: {colour: {values: [1]}}", "unknown parameter 'colour'"),
+    ("params: {lr: {distribution: loguniform, low: 0.0, high: 1}}", "params.lr.low: 0.0"),
+    ("fixed: {epochs: 0}\nparams: {lr: {values: [0.1]}}", "fixed.epochs: 0"),
+    ("params: [lr]", "params: expected a non-empty mapping"),
+    ("paramz: {}", "unknown key 'paramz'"),
+    ("params: {lr: {values: [0.1]}\n", "not valid YAML"),
+])
+def test_bad_space_file_is_one_line_naming_file_and_key(tmp_path, yaml_text, needle):
+    # Rule: a bad search-space file exits 2 with one line naming the file, the key and the value.
+    f = tmp_path / "bad.yaml"
+    f.write_text(yaml_text)
+    from tuning.space import SpaceError, load_space
+
+    with pytest.raises(SpaceError) as e:
+        load_space(str(f))
+    assert str(f) in str(e.value) and needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_space_through_the_cli(tmp_path):
+    # Rule: the CLI prints the space error as one line and exits 2 before starting Ray.
+    f = tmp_path / "bad.yaml"
+    f.write_text("params: {lr: {values: [0]}}")
+    r = run_cli("tuning.grid", "--space", str(f), "--results-dir", str(tmp_path))
+    assert r.returncode == 2 and "params.lr.values[0]: 0" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_report_redraws_without_ray(finished, tmp_path):
+    # Rule: `python -m tuning.report` reprints the summary and redraws plots from the tables, never importing Ray.
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy, ignore=shutil.ignore_patterns("tune", "plots"))
+    code = ("import sys, runpy; sys.argv=['tuning.report', %r]\n"
+            "try:\n    runpy.run_module('tuning.report', run_name='__main__')\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\nassert 'ray' not in sys.modules, 'ray imported'\nprint('NO-RAY-OK')" % str(copy))
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert "NO-RAY-OK" in r.stdout and "by best validation accuracy" in r.stdout
+    assert (copy / "plots" / "heatmap_lr_batch.png").exists() and (copy / "plots" / "predictions.png").exists()

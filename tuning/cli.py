@@ -1,0 +1,183 @@
+"""The shared path of `python -m tuning.grid` and `python -m tuning.optuna`:
+
+flags -> search space -> data -> Ray Tune -> trial tables -> retrain and test -> report.
+Everything is written under results/<name>/; a crash or Ctrl-C loses nothing that --resume needs.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm import tqdm
+
+from data.atomic import write_json
+from data.cli import add_dataclass_args, from_args
+from data.errors import InputError
+from data.mnist import DataConfig, load_splits
+from tuning.results import best_trial, tables, write_best, write_tables
+from tuning.runner import EXPERIMENT, SearchConfig, build_tuner, init_ray, quiet_ray_env, storage_dir
+from tuning.space import SearchSpace, apply_params, load_space
+
+
+def make_parser(prog: str, doc: str, defaults: SearchConfig) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_args(p, type(defaults), "search")
+    add_dataclass_args(p, DataConfig, "data", skip=("split_seed",))
+    p.set_defaults(**{k: None for k in vars(p.parse_args([]))})
+    return p
+
+
+class TrialBar:
+    """A Ray Tune callback drawing one tqdm bar: trials finished / total, best val accuracy so far."""
+
+    def __init__(self, total: int, done: int = 0):
+        self.total, self.done, self.best, self.bar = total, done, math.nan, None
+
+    def __getstate__(self) -> dict:  # Ray pickles callbacks with the experiment; the bar stays here
+        return {**self.__dict__, "bar": None}
+
+    def _bar(self) -> tqdm:
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, initial=self.done, desc="trials", unit="trial", dynamic_ncols=True)
+        return self.bar
+
+    def on_result(self, result: dict) -> None:
+        acc = result.get("val_accuracy")
+        if acc is not None and not math.isnan(acc) and not acc <= self.best:
+            self.best = acc
+            self._bar().set_postfix_str(f"best val acc {100 * acc:.2f}%")
+
+    def on_end(self) -> None:
+        self._bar().update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def as_callback(bar: TrialBar):
+    from ray import tune
+
+    class _Cb(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            bar.on_result(result)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            bar.on_end()
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            bar.on_end()
+
+    return _Cb()
+
+
+def prepare_folder(cfg: SearchConfig, kind: str) -> Path:
+    """results/<name>/: refuse to clobber an earlier search unless --resume or --overwrite."""
+    out = Path(cfg.results_dir) / (cfg.name or kind)
+    used = out.exists() and any(out.iterdir())
+    if used and not (cfg.resume or cfg.overwrite):
+        raise InputError(f"--name {out.name}: {out} already holds a search; add --resume to continue it "
+                         f"or --overwrite to replace it")
+    if cfg.overwrite and out.exists():
+        shutil.rmtree(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise InputError(f"--results-dir {cfg.results_dir}: cannot write {out} ({e.strerror})") from None
+    return out
+
+
+def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParser,
+               make_search: Callable[[SearchConfig, SearchSpace, Any, Path, argparse.Namespace], dict],
+               after: Callable[[Path, Any, argparse.Namespace], None] | None = None,
+               defaults: SearchConfig | None = None) -> int:
+    """Parse flags, run the search, write tables, retrain the best, print the summary."""
+    args = parser.parse_args(argv)
+    defaults = defaults or SearchConfig(space=kind)
+    cfg = from_args(type(defaults), args, base=defaults).validate()
+    dcfg = dataclasses.replace(from_args(DataConfig, args), split_seed=cfg.seed)
+    space = load_space(cfg.space)
+    threads = max(1, int(cfg.cpus_per_trial))
+    base = space.base_config(**({"epochs": cfg.epochs} if cfg.epochs else {}), seed=cfg.seed, threads=threads)
+    base.validate()
+    out = prepare_folder(cfg, kind)
+    t0 = time.perf_counter()
+    splits = load_splits(dcfg)  # read once here; trials get it through Ray's object store
+    quiet_ray_env(cfg.ray_output)
+    init_ray(cfg)
+    search = make_search(cfg, space, base, out, args)
+    write_json(out / "search.json", {"kind": kind, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
+                                     "space": {"path": space.path, "fixed": space.fixed, "params": space.names},
+                                     "base_config": base.to_dict()})
+    bar = TrialBar(search.pop("total"), search.pop("done", 0))
+    tuner = build_tuner(cfg, out, splits, base, callbacks=[as_callback(bar)], **search)
+    print(f"{kind} search '{out.name}': {bar.total} trials of up to {base.epochs} epochs, "
+          f"scheduler {cfg.scheduler if search.get('scheduler', 'default') == 'default' else 'none'}, "
+          f"{cfg.cpus_per_trial:g} CPU / {cfg.gpus_per_trial:g} GPU per trial, data {splits.sizes()}")
+    try:
+        grid = tuner.fit()
+    finally:
+        bar.close()
+    trials, epochs = tables(grid, base.epochs)
+    write_tables(out, trials, epochs)
+    search_s = time.perf_counter() - t0
+    best = best_trial(trials)
+    if after is not None:
+        after(out, trials, args)
+    if best is None:
+        print(f"no trial finished without diverging or failing; tables in {out}/")
+        return 1
+    best_cfg = apply_params(base, _params_of(grid, best["trial_id"]))
+    best_cfg = dataclasses.replace(best_cfg, epochs=int(best["epochs_run"]))
+    write_best(out, best, best_cfg.to_dict(), kind, out.name)
+    if cfg.retrain:
+        retrain(out, best_cfg, dcfg, cfg)
+    finish(out, cfg, search_s, time.perf_counter() - t0)
+    return 0
+
+
+def _params_of(grid: Any, trial_id: str) -> dict:
+    for r in grid:
+        if str((r.metrics or {}).get("trial_id")) == trial_id:
+            return dict(r.config)
+    raise RuntimeError(f"trial {trial_id} not in the ResultGrid")
+
+
+def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig) -> None:
+    from tuning.retrain import retrain_and_test
+
+    seeds = [cfg.seed + k for k in range(cfg.retrain_seeds)]
+    bar = tqdm(total=len(seeds) * best_cfg.epochs, desc="retrain best", unit="epoch")
+
+    def progress(phase: str, done: int, total: int) -> None:
+        bar.set_postfix_str(phase)
+        bar.update(done - bar.n)
+
+    try:
+        report, run, _pred = retrain_and_test(best_cfg, dcfg, seeds, threads=0, progress=progress)
+    finally:
+        bar.close()
+    torch.save(run.model.state_dict(), out / "model.pt")
+    write_json(out / "test_report.json", report)
+
+
+def finish(out: Path, cfg: SearchConfig, search_s: float, total_s: float) -> None:
+    from tuning.report import load_tables, redraw, summary_text
+
+    t = load_tables(out)
+    paths = redraw(out, t)
+    print(summary_text(t))
+    print(f"\nwall time: search {search_s:.0f} s, all {total_s:.0f} s")
+    print(f"wrote {out}/: trials.csv trials.parquet epochs.csv best.json"
+          + (" test_report.json model.pt" if (out / "test_report.json").exists() else "")
+          + f" plots/ ({len(paths)} plots)")
+    print(f"TensorBoard: tensorboard --logdir {storage_dir(cfg, out) / EXPERIMENT}")

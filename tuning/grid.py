@@ -1,0 +1,29 @@
+"""`python -m tuning.grid`: Ray Tune grid search with ASHA early stopping, then retrain-and-test.
+
+The default space (search_spaces/grid.yaml) is the seed's learning-rate x batch-size study
+plus dropout and hidden widths. Results land in results/<name>/ (see README).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from data.cli import run_cli
+from tuning.cli import make_parser, run_search
+from tuning.runner import SearchConfig, grid_size
+from tuning.space import SearchSpace, grid_param_space
+
+
+def grid_search(cfg: SearchConfig, space: SearchSpace, base, out: Path, args: argparse.Namespace) -> dict:
+    param_space = grid_param_space(space)
+    return {"param_space": param_space, "total": grid_size(param_space)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = SearchConfig(space="grid")
+    return run_search("grid", argv, make_parser("python -m tuning.grid", __doc__, defaults), grid_search,
+                      defaults=defaults)
+
+
+if __name__ == "__main__":
+    run_cli(main)

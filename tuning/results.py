@@ -1,0 +1,90 @@
+"""Ray's ResultGrid -> the trial table and the epoch table, written atomically.
+
+trials.csv/.parquet: one row per trial; epochs.csv: every reported epoch of every trial.
+The schema is documented in README ("results/<name>/").
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from data.atomic import atomic_write, write_json
+
+EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+                 "epoch_time_s", "diverged"]
+STATUSES = ("completed", "stopped_early", "diverged", "error")
+
+
+def _cell(v: Any) -> Any:
+    """Lists (hidden_sizes) become '512-256' so every table cell is a scalar."""
+    return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+
+
+def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max_epochs: int,
+              time_s: float, node_id: str) -> dict:
+    """One trial's row; its status says why it ended."""
+    n = len(epochs)
+    last = epochs.iloc[-1] if n else None
+    if error is not None:
+        status = "error"
+    elif n and bool(last["diverged"]):
+        status = "diverged"
+    elif n < max_epochs:
+        status = "stopped_early"
+    else:
+        status = "completed"
+    nan = math.nan
+    col = lambda c, f: (float(getattr(epochs[c], f)()) if n and epochs[c].notna().any() else nan)  # noqa: E731
+    return {
+        "trial_id": trial_id, "status": status, **{k: _cell(v) for k, v in config.items()},
+        "epochs_run": n,
+        "val_accuracy_best": col("val_accuracy", "max"), "val_accuracy_last": float(last["val_accuracy"]) if n else nan,
+        "val_loss_best": col("val_loss", "min"), "val_loss_last": float(last["val_loss"]) if n else nan,
+        "train_accuracy_last": float(last["train_accuracy"]) if n else nan,
+        "train_loss_last": float(last["train_loss"]) if n else nan,
+        "time_s": time_s, "node_id": node_id,
+    }
+
+
+def tables(results: Iterable[Any], max_epochs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trials, epochs) from Ray `Result`s; retried trials keep one row per epoch (the last report)."""
+    rows, epoch_frames = [], []
+    for r in results:
+        df = r.metrics_dataframe if r.metrics_dataframe is not None else pd.DataFrame()
+        trial_id = str((r.metrics or {}).get("trial_id") or Path(r.path).name)
+        if len(df) and "epoch" in df:
+            df = df.dropna(subset=["epoch"]).drop_duplicates("epoch", keep="last").sort_values("epoch")
+            df = df.assign(trial_id=trial_id, epoch=df["epoch"].astype(int), diverged=df["diverged"].astype(bool))
+            epoch_frames.append(df.reindex(columns=EPOCH_COLUMNS))
+        else:
+            df = pd.DataFrame(columns=EPOCH_COLUMNS)
+        time_s = float(df["time_total_s"].iloc[-1]) if "time_total_s" in df and len(df) else math.nan
+        node = str(df["node_id"].iloc[-1]) if "node_id" in df and len(df) else ""
+        rows.append(trial_row(trial_id, dict(r.config or {}), df, r.error, max_epochs, time_s, node))
+    trials = pd.DataFrame(rows)
+    epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else pd.DataFrame(columns=EPOCH_COLUMNS)
+    return trials.sort_values("val_accuracy_best", ascending=False, na_position="last", ignore_index=True), epochs
+
+
+def best_trial(trials: pd.DataFrame) -> pd.Series | None:
+    """Highest best validation accuracy among trials that neither diverged nor errored."""
+    ok = trials[~trials["status"].isin(["diverged", "error"]) & trials["val_accuracy_best"].notna()]
+    return None if ok.empty else ok.loc[ok["val_accuracy_best"].idxmax()]
+
+
+def write_tables(out: Path, trials: pd.DataFrame, epochs: pd.DataFrame) -> list[Path]:
+    return [
+        atomic_write(out / "trials.csv", lambda p: trials.to_csv(p, index=False)),
+        atomic_write(out / "trials.parquet", lambda p: trials.to_parquet(p, index=False)),
+        atomic_write(out / "epochs.csv", lambda p: epochs.to_csv(p, index=False)),
+    ]
+
+
+def write_best(out: Path, best: pd.Series, config: dict, search: str, name: str) -> Path:
+    return write_json(out / "best.json", {
+        "trial_id": best["trial_id"], "config": config, "val_accuracy": float(best["val_accuracy_best"]),
+        "epochs_run": int(best["epochs_run"]), "search": search, "name": name,
+    })

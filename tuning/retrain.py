@@ -1,0 +1,79 @@
+"""Best configuration -> trained from scratch on every training image -> tested once.
+
+The test set is touched here only, after the search chose on validation accuracy alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from data.mnist import DataConfig, load_splits
+from data.splits import normalise
+from model.train import Run, TrainConfig, build_run, fit, setup, test_metrics, to_device
+
+log = logging.getLogger(__name__)
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "ray", "optuna", "numpy", "pandas", "scikit-learn", "digit-tune"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def git_commit() -> str:
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                           text=True, timeout=5)
+        return r.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], threads: int = 0,
+                     progress: Callable[[str, int, int], None] | None = None) -> tuple[dict, Run, np.ndarray]:
+    """Train `cfg` once per seed on train+validation, test each; report mean/std over seeds.
+
+    Returns (report, the first seed's Run, its test predictions). `progress(phase, done, total)`
+    is called per epoch so the CLI can draw a bar.
+    """
+    t0 = time.perf_counter()
+    splits = load_splits(dataclasses.replace(data_cfg, val_fraction=0.0))
+    per_seed, first = [], None
+    for k, seed in enumerate(seeds):
+        c = dataclasses.replace(cfg, seed=seed, threads=threads)
+        device = setup(c)
+        data = to_device(splits, device)
+        run = build_run(c, len(data.train_y), device)
+        fit(run, data, on_epoch=lambda m, r, k=k: progress and progress(f"seed {seed}", k * c.epochs + m["epoch"],
+                                                                       len(seeds) * c.epochs))
+        test = test_metrics(run.model, normalise(splits.test_x, splits.mean, splits.std, device),
+                            splits.test_y.to(device))
+        per_seed.append(test)
+        log.info("retrain seed %d: test accuracy %.4f", seed, test["test_accuracy"])
+        if first is None:
+            first = (run, test["predictions"])
+    acc = [t["test_accuracy"] for t in per_seed]
+    loss = [t["test_loss"] for t in per_seed]
+    stats = lambda v: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,  # noqa: E731
+                       "per_seed": [float(x) for x in v]}
+    report = {
+        "config": dataclasses.asdict(cfg), "epochs": cfg.epochs, "seeds": list(seeds),
+        "train_images": int(len(splits.train_y)), "test_images": int(len(splits.test_y)),
+        "test_accuracy": stats(acc), "test_loss": stats(loss),
+        "per_class_accuracy": per_seed[0]["per_class_accuracy"], "confusion_matrix": per_seed[0]["confusion_matrix"],
+        "data_checksum": splits.checksum, "versions": versions(), "git_commit": git_commit(),
+        "time_s": time.perf_counter() - t0,
+    }
+    return report, first[0], first[1]

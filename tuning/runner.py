@@ -1,0 +1,176 @@
+"""Building, running and restoring the Ray Tune `Tuner`, shared by the grid and Optuna CLIs."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from data.errors import InputError
+from data.splits import Splits
+from model.train import TrainConfig
+
+log = logging.getLogger(__name__)
+METRIC, MODE = "val_accuracy", "max"
+EXPERIMENT = "tune"  # Ray's folder inside the storage path: trial dirs, checkpoints, TensorBoard logs
+
+
+@dataclass
+class SearchConfig:
+    """How a search runs (not what it searches: that is the search-space file)."""
+
+    space: str = "grid"
+    """Search-space YAML: a path, or a name in search_spaces/ (grid, optuna)."""
+    epochs: int | None = None
+    """Max epochs per trial (ASHA's max_t); default: the space's fixed.epochs."""
+    scheduler: Literal["asha", "fifo"] = "asha"
+    """asha stops weak trials at rungs; fifo runs every trial to the end."""
+    grace_period: int = 1
+    """Epochs every trial gets before ASHA may stop it."""
+    reduction_factor: float = 3
+    """ASHA keeps the top 1/reduction_factor of trials at each rung."""
+    cpus_per_trial: float = 1
+    """CPUs per trial; torch threads follow it. Two 1-CPU trials beat one 2-CPU trial here."""
+    gpus_per_trial: float = 0
+    """GPUs per trial; fractions pack trials on one GPU (0.25 = four per GPU)."""
+    max_concurrent: int = 0
+    """Cap on trials running at once; 0 = as many as the resources allow."""
+    address: str | None = None
+    """Join an existing Ray cluster ('auto' or HOST:PORT); default: start a local Ray."""
+    storage_path: str | None = None
+    """Where Ray keeps trial dirs/checkpoints (shared storage on a cluster); default results/<name>."""
+    name: str | None = None
+    """Results folder name under --results-dir; default: the search kind (grid, optuna)."""
+    results_dir: str = "results"
+    """Folder holding every search's results/<name>/."""
+    seed: int = 0
+    """Seeds trials, the split and the searcher."""
+    resume: bool = False
+    """Continue an interrupted search of the same --name (finished trials are not rerun)."""
+    overwrite: bool = False
+    """Delete an existing results/<name>/ first instead of refusing."""
+    retrain: bool = True
+    """Retrain the best configuration on all training images and test it (--no-retrain skips)."""
+    retrain_seeds: int = 1
+    """Seeds of the retrain; the report gives mean and std over them."""
+    max_failures: int = 2
+    """Retries of a trial whose worker dies, each from its last checkpoint."""
+    ray_output: bool = False
+    """Show Ray's own progress tables and worker logs."""
+
+    def validate(self) -> "SearchConfig":
+        rules = [
+            ("epochs", self.epochs is None or self.epochs >= 1, "must be >= 1"),
+            ("grace_period", self.grace_period >= 1, "must be >= 1"),
+            ("reduction_factor", self.reduction_factor > 1, "must be > 1"),
+            ("cpus_per_trial", self.cpus_per_trial > 0, "must be > 0"),
+            ("gpus_per_trial", self.gpus_per_trial >= 0, "must be >= 0"),
+            ("max_concurrent", self.max_concurrent >= 0, "must be >= 0"),
+            ("retrain_seeds", self.retrain_seeds >= 1, "must be >= 1"),
+            ("max_failures", self.max_failures >= 0, "must be >= 0"),
+        ]
+        for name, ok, why in rules:
+            if not ok:
+                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: {why}")
+        if self.resume and self.overwrite:
+            raise InputError("--resume and --overwrite contradict each other: pick one")
+        return self
+
+
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on an unreachable HOST:PORT instead of waiting on Ray's long retries."""
+    if address in ("auto", "local") or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        raise InputError(f"--address {address}: cannot reach a Ray head there ({e})") from None
+
+
+def init_ray(cfg: SearchConfig) -> None:
+    """Join the cluster at --address, or start a local Ray on this machine's CPUs/GPUs."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=cfg.ray_output,
+                              logging_level=logging.INFO if cfg.ray_output else logging.WARNING)
+    if cfg.address:
+        check_address(cfg.address)
+        try:
+            ray.init(address=cfg.address, **kw)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise InputError(f"--address {cfg.address}: cannot join the Ray cluster ({str(e).splitlines()[0]})") from None
+    else:
+        ray.init(**kw)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if cfg.gpus_per_trial > 0 and gpus == 0:
+        raise InputError(f"--gpus-per-trial {cfg.gpus_per_trial}: no GPU in this Ray cluster")
+
+
+def make_scheduler(cfg: SearchConfig, max_epochs: int):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if cfg.scheduler == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="training_iteration", max_t=max_epochs,
+                         grace_period=min(cfg.grace_period, max_epochs), reduction_factor=cfg.reduction_factor)
+
+
+def storage_dir(cfg: SearchConfig, out: Path) -> Path:
+    return Path(cfg.storage_path).expanduser().resolve() if cfg.storage_path else out.resolve()
+
+
+def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig):
+    from ray import tune
+
+    from tuning.trainable import train_trial
+
+    resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
+    return tune.with_resources(tune.with_parameters(train_trial, splits=splits, base=base), resources)
+
+
+def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig, *, param_space: dict | None = None,
+                search_alg: Any = None, num_samples: int = 1, callbacks: list | None = None,
+                metric: str | list[str] | None = METRIC, mode: str | list[str] | None = MODE, scheduler: Any = "default"):
+    """A new Tuner, or (with --resume) the interrupted one restored from its storage."""
+    from ray import tune
+
+    trainable = make_trainable(cfg, splits, base)
+    path = storage_dir(cfg, out) / EXPERIMENT
+    if cfg.resume:
+        if not tune.Tuner.can_restore(str(path)):
+            raise InputError(f"--resume: nothing to resume in {path} (no interrupted search of that --name)")
+        log.info("restoring %s", path)
+        return tune.Tuner.restore(str(path), trainable=trainable, param_space=param_space,
+                                  resume_unfinished=True, resume_errored=True, restart_errored=False)
+    tune_config = tune.TuneConfig(
+        metric=metric, mode=mode, search_alg=search_alg, num_samples=num_samples,
+        scheduler=make_scheduler(cfg, base.epochs) if scheduler == "default" else scheduler,
+        max_concurrent_trials=cfg.max_concurrent or None,
+        reuse_actors=True,  # ~0.06 s per trial instead of ~2 s for a fresh worker
+    )
+    run_config = tune.RunConfig(
+        name=EXPERIMENT, storage_path=str(storage_dir(cfg, out)), verbose=1 if cfg.ray_output else 0,
+        callbacks=callbacks,
+        failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+    )
+    return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config)
+
+
+def quiet_ray_env(show: bool) -> None:
+    """Ray's console output is off unless --ray-output (our own bar reports progress)."""
+    if not show:
+        logging.getLogger("ray").setLevel(logging.ERROR)
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def grid_size(param_space: dict) -> int:
+    return math.prod(len(v["grid_search"]) for v in param_space.values() if isinstance(v, dict) and "grid_search" in v)

@@ -1,0 +1,56 @@
+"""The Ray Tune trainable: the dataset, the MLP and model/train.py's loop, one report per epoch.
+
+The data arrives once through the object store (`tune.with_parameters`); each epoch reports
+metrics with a checkpoint, so a retried trial resumes from its last epoch, not from epoch 0.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from data.splits import Splits
+from model.mlp import count_params
+from model.train import Run, TrainConfig, build_run, fit, setup, to_device
+from tuning.space import apply_params
+
+STATE_FILE = "state.pt"
+
+
+def trial_metrics(m: dict, run: Run, train_time_s: float) -> dict[str, Any]:
+    """What one epoch reports. A diverged epoch reports NaN accuracy (Optuna marks it failed)."""
+    diverged = bool(m["diverged"])
+    return {
+        "epoch": m["epoch"], "train_loss": m["train_loss"], "train_accuracy": m["train_accuracy"],
+        "val_loss": m["val_loss"], "val_accuracy": float("nan") if diverged else m["val_accuracy"],
+        "lr": m["lr"], "epoch_time_s": m["epoch_time_s"], "diverged": diverged,
+        "train_time_s": train_time_s, "params": count_params(run.model),
+        "node_id": ray.get_runtime_context().get_node_id(),
+    }
+
+
+def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig) -> None:
+    """Function trainable: `config` holds the searched hyperparameters, `base` everything else."""
+    cfg = apply_params(base, config)
+    device = setup(cfg)
+    data = to_device(splits, device)
+    run = build_run(cfg, len(data.train_y), device)
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:  # a retried or resumed trial carries on from its last epoch
+        with checkpoint.as_directory() as d:
+            run.load_state_dict(torch.load(Path(d) / STATE_FILE, weights_only=False))
+    clock = {"train_s": 0.0, "t0": time.perf_counter()}
+
+    def on_epoch(m: dict, r: Run) -> None:
+        clock["train_s"] += time.perf_counter() - clock["t0"]
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(r.state_dict(), Path(d) / STATE_FILE)
+            tune.report(trial_metrics(m, r, clock["train_s"]), checkpoint=tune.Checkpoint.from_directory(d))
+        clock["t0"] = time.perf_counter()
+
+    fit(run, data, on_epoch)
