@@ -211,3 +211,14 @@ def test_cli_bad_folder_exits_2_in_one_line(tmp_path):
     r = run_cli("tuning.report", str(tmp_path / "empty"), "--no-plots")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'empty'}: not a results folder (no trials.csv)"]
+
+
+def test_unwritable_out_is_input_error(tmp_path):
+    # Rule: an --out that cannot be created (a file is in the way) is an InputError naming it (run_cli: exit 2).
+    from tuning.report import main
+
+    folder = make_folder(tmp_path, model=False, test_report=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="cannot write plots") as e:
+        main([str(folder), "--no-plots"]) or main([str(folder), "--out", str(tmp_path / "file" / "sub")])
+    assert str(tmp_path / "file") in str(e.value) and "\n" not in str(e.value)

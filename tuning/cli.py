@@ -98,7 +98,7 @@ def prepare_folder(cfg: SearchConfig, kind: str) -> Path:
 
 def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParser,
                make_search: Callable[[SearchConfig, SearchSpace, Any, Path, argparse.Namespace], dict],
-               after: Callable[[Path, Any, argparse.Namespace], None] | None = None,
+               after: Callable[["Finished"], None] | None = None,
                defaults: SearchConfig | None = None) -> int:
     """Parse flags, run the search, write tables, retrain the best, print the summary."""
     args = parser.parse_args(argv)
@@ -131,28 +131,40 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     write_tables(out, trials, epochs)
     search_s = time.perf_counter() - t0
     best = best_trial(trials)
-    if after is not None:
-        after(out, trials, args)
     if best is None:
         print(f"no trial finished without diverging or failing; tables in {out}/")
         return 1
-    best_cfg = apply_params(base, _params_of(grid, best["trial_id"]))
+    best_cfg = apply_params(base, params_of(grid, best["trial_id"]))
     best_cfg = dataclasses.replace(best_cfg, epochs=int(best["epochs_run"]))
     write_best(out, best, best_cfg.to_dict(), kind, out.name)
     if cfg.retrain:
         retrain(out, best_cfg, dcfg, cfg)
+    if after is not None:
+        after(Finished(out, cfg, dcfg, base, grid, trials))
     finish(out, cfg, search_s, time.perf_counter() - t0)
     return 0
 
 
-def _params_of(grid: Any, trial_id: str) -> dict:
+@dataclasses.dataclass
+class Finished:
+    """What a finished search hands to its kind's own last step (Optuna: the Pareto retrain)."""
+
+    out: Path
+    cfg: SearchConfig
+    data: DataConfig
+    base: Any
+    grid: Any
+    trials: Any
+
+
+def params_of(grid: Any, trial_id: str) -> dict:
     for r in grid:
         if str((r.metrics or {}).get("trial_id")) == trial_id:
             return dict(r.config)
     raise RuntimeError(f"trial {trial_id} not in the ResultGrid")
 
 
-def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig) -> None:
+def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, suffix: str = "") -> dict:
     from tuning.retrain import retrain_and_test
 
     seeds = [cfg.seed + k for k in range(cfg.retrain_seeds)]
@@ -166,8 +178,9 @@ def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig) -> No
         report, run, _pred = retrain_and_test(best_cfg, dcfg, seeds, threads=0, progress=progress)
     finally:
         bar.close()
-    torch.save(run.model.state_dict(), out / "model.pt")
-    write_json(out / "test_report.json", report)
+    torch.save(run.model.state_dict(), out / f"model{suffix}.pt")
+    write_json(out / f"test_report{suffix}.json", report)
+    return report
 
 
 def finish(out: Path, cfg: SearchConfig, search_s: float, total_s: float) -> None:

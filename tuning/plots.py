@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from data.plots import plt
-from tuning.report import FAILED, fmt_value, hyperparameters, ranked, usable
+from tuning.report import FAILED, fmt_value, format_test_accuracy, hyperparameters, ranked, usable
 
 LABELS = {"lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay",
           "augment_shift": "augmentation shift", "n_layers": "hidden layers", "hidden_sizes": "hidden sizes"}
@@ -70,7 +70,7 @@ def accuracy_vs_param(trials: pd.DataFrame, param: str = "lr", group: str | None
     joined = _discrete(trials[param])
     if group is None or group not in trials.columns or group == param:
         groups = [(None, ok)]
-    elif _discrete(trials[group]):
+    elif _discrete(trials[group]) or not len(ok):
         groups = [(g, idx.intersection(ok)) for g, idx in trials.groupby(group, sort=True).groups.items()]
     else:
         g = trials.loc[ok, group].astype(float)
@@ -121,8 +121,8 @@ def _bins(s: pd.Series, col: str, n_bins: int = 6) -> tuple[pd.Series, list[str]
     v = s.astype(float)
     lo, hi = v.min(), v.max()
     edges = np.geomspace(lo, hi, n_bins + 1) if _log_axis(v, col) else np.linspace(lo, hi, n_bins + 1)
-    codes = pd.Series(np.clip(np.searchsorted(edges, v, side="right") - 1, 0, n_bins - 1), index=s.index)
-    codes[v.isna()] = np.nan
+    code = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, n_bins - 1)
+    codes = pd.Series(np.where(v.isna(), np.nan, code), index=s.index)
     return codes, [f"{fmt_value(a)}–{fmt_value(b)}" for a, b in zip(edges[:-1], edges[1:])]
 
 
@@ -195,6 +195,30 @@ def top_learning_curves(epochs: pd.DataFrame, trials: pd.DataFrame, k: int = 5) 
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def confusion_from_report(test_report: dict | None, name: str = "") -> Figure | None:
+    """model.plots.confusion of test_report.json's matrix (the first retrain seed); None without one."""
+    cm = (test_report or {}).get("confusion_matrix")
+    if not cm:
+        return None
+    from model.plots import confusion
+
+    return confusion(np.asarray(cm), f"Confusion matrix (test) {name}: {format_test_accuracy(test_report)}")
+
+
+def predictions_grid(model, images: np.ndarray, labels: np.ndarray, mean: float, std: float,
+                     title: str = "") -> Figure:
+    """uint8 (N, 28, 28) digits titled 'predicted/true' by `model` (red when wrong), normalised
+    with the training mean/std as the model saw its inputs."""
+    import torch
+
+    from data.plots import sample_grid
+    from data.splits import normalise
+    from model.train import predict
+
+    pred = predict(model, normalise(torch.from_numpy(np.ascontiguousarray(images)), mean, std)).argmax(1)
+    return sample_grid(images, labels, pred.numpy(), title=title)
 
 
 def compare_accuracy(rows: pd.DataFrame) -> Figure | None:

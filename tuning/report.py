@@ -20,10 +20,8 @@ from data.errors import InputError
 
 log = logging.getLogger(__name__)
 
-METRIC_COLUMNS = (
-    "trial_id", "status", "epochs_run", "val_accuracy_best", "val_accuracy_last", "val_loss_best",
-    "val_loss_last", "train_accuracy_last", "train_loss_last", "time_s", "node_id",
-)
+METRIC_COLUMNS = ("trial_id", "status", "epochs_run", "val_accuracy_best", "val_accuracy_last", "val_loss_best",
+                  "val_loss_last", "train_accuracy_last", "train_loss_last", "time_s", "node_id")
 """The fixed non-hyperparameter columns of trials.csv; every other column is a hyperparameter."""
 REQUIRED_TRIAL_COLUMNS = ("trial_id", "status", "val_accuracy_best")
 REQUIRED_EPOCH_COLUMNS = ("trial_id", "epoch", "val_accuracy")
@@ -116,21 +114,18 @@ def load_tables(folder: str | Path) -> Tables:
     return Tables(folder, trials, epochs, _read_json(folder / "best.json"), _read_json(folder / "test_report.json"))
 
 
-# ---------------------------------------------------------------- text
-
-
 def fmt_value(v: Any) -> str:
     """A hyperparameter as a short string: 3 significant digits for floats, '-' for missing."""
     if isinstance(v, (list, tuple)):
         return "-".join(str(x) for x in v)
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+    if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
         return "-"
     if isinstance(v, (float, np.floating)):
         return str(int(v)) if float(v).is_integer() and abs(v) < 1e6 else f"{v:.3g}"
     return str(v)
 
 
-def test_accuracy_text(report: dict | None) -> str | None:
+def format_test_accuracy(report: dict | None) -> str | None:
     """'98.45 % ± 0.05 (3 seeds)' from test_report.json, or None when there is none."""
     acc = (report or {}).get("test_accuracy")
     if not isinstance(acc, dict) or acc.get("mean") is None:
@@ -180,7 +175,7 @@ def summary_text(tables: Tables, top: int = 5) -> str:
         lines += textwrap.wrap(f"{head}: {body}", width=100, subsequent_indent="  ")
     elif len(table):
         lines.append(f"best: {table['trial_id'].iloc[0]} (no best.json)")
-    test = test_accuracy_text(t.test_report)
+    test = format_test_accuracy(t.test_report)
     if test:
         loss = (t.test_report.get("test_loss") or {}).get("mean")
         lines.append(f"test accuracy: {test}" + (f", loss {loss:.4f}" if loss is not None else ""))
@@ -203,7 +198,7 @@ def compare_rows(tables: Sequence[Tables]) -> pd.DataFrame:
             "trial-epochs": trial_epochs(t),
             "best_val": float(r["val_accuracy_best"].iloc[0]) if len(r) else np.nan,
             "test_mean": acc.get("mean", np.nan), "test_std": acc.get("std", np.nan),
-            "test": test_accuracy_text(t.test_report) or "-", "time_s": float(t.trials["time_s"].sum()),
+            "test": format_test_accuracy(t.test_report) or "-", "time_s": float(t.trials["time_s"].sum()),
         })
     return pd.DataFrame(rows)
 
@@ -221,8 +216,6 @@ def compare_text(folders: Sequence[str | Path | Tables]) -> str:
 # ---------------------------------------------------------------- plots
 
 PlotFn = Callable[[Tables], Any]  # Tables -> matplotlib Figure, or None when the plot makes no sense
-EXTRA_PLOTS: list[tuple[str, PlotFn]] = []
-"""Hook for more plots (e.g. Optuna's): append (filename, function); `redraw` draws them after the rest."""
 
 
 def standard_plots() -> list[tuple[str, PlotFn]]:
@@ -234,27 +227,18 @@ def standard_plots() -> list[tuple[str, PlotFn]]:
         ("val_acc_vs_batch.png", lambda t: p.accuracy_vs_batch(t.trials)),
         ("heatmap_lr_batch.png", lambda t: p.heatmap(t.trials, "batch_size", "lr")),
         ("learning_curves.png", lambda t: p.top_learning_curves(t.epochs, t.trials)),
-        ("confusion.png", confusion_plot),
+        ("confusion.png", lambda t: p.confusion_from_report(t.test_report, t.name)),
         ("predictions.png", predictions_plot),
     ]
 
 
-def confusion_plot(t: Tables) -> Any:
-    """The retrained model's test confusion matrix, from test_report.json."""
-    cm = (t.test_report or {}).get("confusion_matrix")
-    if not cm:
-        return None
-    from model.plots import confusion
-
-    return confusion(np.asarray(cm), f"Confusion matrix (test), {t.name}: {test_accuracy_text(t.test_report)}")
-
-
 def train_mean_std(train_images: np.ndarray) -> tuple[float, float]:
-    """Pixel mean/std in [0, 1] as the retrain computed them (all 60k images), from a 256-bin
-    histogram: exact, and no float copy of 47M pixels."""
-    counts, v = np.bincount(train_images.ravel(), minlength=256).astype(np.float64), np.arange(256) / 255.0
-    mean = float((counts * v).sum() / counts.sum())
-    return mean, float(np.sqrt((counts * (v - mean) ** 2).sum() / (counts.sum() - 1)))
+    """Pixel mean/std in [0, 1] computed as data.splits.make_splits does, over all 60k training
+    images, which is what the retrain (val_fraction 0) normalised with."""
+    import torch
+
+    scaled = torch.from_numpy(np.ascontiguousarray(train_images)).to(torch.float32).div_(255.0)
+    return float(scaled.mean()), float(scaled.std())
 
 
 def load_model(t: Tables) -> Any:
@@ -286,17 +270,12 @@ def predictions_plot(t: Tables, n: int = 32) -> Any:
     model = load_model(t)
     if model is None:
         return None
-    import torch
-
     from data.mnist import DataConfig, load_arrays
-    from data.plots import sample_grid
-    from data.splits import normalise
-    from model.train import predict
+    from tuning.plots import predictions_grid
 
     tx, _, sx, sy = load_arrays(DataConfig())
-    mean, std = train_mean_std(tx)
-    pred = predict(model, normalise(torch.from_numpy(sx[:n]), mean, std)).argmax(1).numpy()
-    return sample_grid(sx[:n], sy[:n], pred, title=f"predicted / true (test), best trial {t.best.get('trial_id')}")
+    title = f"predicted / true (test), best trial {t.best.get('trial_id')}"
+    return predictions_grid(model, sx[:n], sy[:n], *train_mean_std(tx), title=title)
 
 
 def redraw(folder: str | Path, tables: Tables, out: str | Path | None = None) -> list[Path]:
@@ -305,16 +284,18 @@ def redraw(folder: str | Path, tables: Tables, out: str | Path | None = None) ->
 
     out = Path(out) if out is not None else Path(folder) / "plots"
     written = []
-    for filename, draw in standard_plots() + EXTRA_PLOTS:
+    for filename, draw in standard_plots():
         fig = draw(tables)
         if fig is None:
             log.info("%s: skipped (not enough data)", filename)
             continue
         written.append(save_figure(fig, out / filename))
+    if (Path(folder) / "study.db").exists():  # an Optuna search: its own plots, from the stored study
+        from tuning.study import load_study, optuna_figures
+
+        study = load_study(Path(folder))
+        written += [save_figure(fig, out / name) for name, fig in (optuna_figures(study) if study else [])]
     return written
-
-
-# ---------------------------------------------------------------- CLI
 
 
 def parser() -> argparse.ArgumentParser:
@@ -332,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.top < 1:
         raise InputError(f"--top {args.top}: must be >= 1")
     tables = [load_tables(f) for f in args.folders]
+    try:
+        return _print_and_draw(args, tables)
+    except OSError as e:  # an unwritable plots/ or --out folder
+        raise InputError(f"{e.filename or args.out}: cannot write plots ({e.strerror or e})") from e
+
+
+def _print_and_draw(args: argparse.Namespace, tables: list[Tables]) -> int:
     if args.compare:
         print(compare_text(tables))
         if not args.no_plots:

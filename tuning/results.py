@@ -12,6 +12,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from data.atomic import atomic_write, write_json
+from tuning.space import DEPTH, WIDTH
 
 EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
                  "epoch_time_s", "diverged"]
@@ -49,6 +50,13 @@ def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max
     }
 
 
+def with_hidden_sizes(config: dict) -> dict:
+    """Conditional-depth trials (n_layers, width_i) also get the hidden_sizes they trained."""
+    if DEPTH in config:
+        config["hidden_sizes"] = [config[f"{WIDTH}_{i}"] for i in range(1, int(config[DEPTH]) + 1)]
+    return config
+
+
 def tables(results: Iterable[Any], max_epochs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trials, epochs) from Ray `Result`s; retried trials keep one row per epoch (the last report)."""
     rows, epoch_frames = [], []
@@ -63,7 +71,7 @@ def tables(results: Iterable[Any], max_epochs: int) -> tuple[pd.DataFrame, pd.Da
             df = pd.DataFrame(columns=EPOCH_COLUMNS)
         time_s = float(df["time_total_s"].iloc[-1]) if "time_total_s" in df and len(df) else math.nan
         node = str(df["node_id"].iloc[-1]) if "node_id" in df and len(df) else ""
-        rows.append(trial_row(trial_id, dict(r.config or {}), df, r.error, max_epochs, time_s, node))
+        rows.append(trial_row(trial_id, with_hidden_sizes(dict(r.config or {})), df, r.error, max_epochs, time_s, node))
     trials = pd.DataFrame(rows)
     epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else pd.DataFrame(columns=EPOCH_COLUMNS)
     return trials.sort_values("val_accuracy_best", ascending=False, na_position="last", ignore_index=True), epochs

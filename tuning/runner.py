@@ -137,7 +137,8 @@ def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig):
 
 def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig, *, param_space: dict | None = None,
                 search_alg: Any = None, num_samples: int = 1, callbacks: list | None = None,
-                metric: str | list[str] | None = METRIC, mode: str | list[str] | None = MODE, scheduler: Any = "default"):
+                metric: str | list[str] | None = METRIC, mode: str | list[str] | None = MODE, scheduler: Any = "default",
+                time_budget_s: float | None = None):
     """A new Tuner, or (with --resume) the interrupted one restored from its storage."""
     from ray import tune
 
@@ -152,7 +153,8 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
     tune_config = tune.TuneConfig(
         metric=metric, mode=mode, search_alg=search_alg, num_samples=num_samples,
         scheduler=make_scheduler(cfg, base.epochs) if scheduler == "default" else scheduler,
-        max_concurrent_trials=cfg.max_concurrent or None,
+        max_concurrent_trials=None if search_alg is not None else (cfg.max_concurrent or None),
+        time_budget_s=time_budget_s,
         reuse_actors=True,  # ~0.06 s per trial instead of ~2 s for a fresh worker
     )
     run_config = tune.RunConfig(

@@ -17,7 +17,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -204,19 +204,23 @@ def grid_param_space(space: SearchSpace) -> dict[str, Any]:
     return {n: tune.grid_search(p.values) for n, p in space.params.items()}
 
 
-def suggest(space: SearchSpace) -> Callable[[Any], None]:
-    """Optuna define-by-run function: trials without a layer never get its width."""
+class DefineByRun:
+    """Optuna define-by-run space (a picklable callable: Ray checkpoints the searcher).
 
-    def define(trial: Any) -> None:
-        for name, p in space.params.items():
+    Trials without a layer never get its width.
+    """
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+
+    def __call__(self, trial: Any) -> None:
+        for name, p in self.space.params.items():
             if name == WIDTH:
                 continue
             _suggest_one(trial, name, p)
             if name == DEPTH:
                 for i in range(1, int(trial.params[DEPTH]) + 1):
-                    _suggest_one(trial, f"{WIDTH}_{i}", space.params[WIDTH])
-
-    return define
+                    _suggest_one(trial, f"{WIDTH}_{i}", self.space.params[WIDTH])
 
 
 def _suggest_one(trial: Any, name: str, p: Param) -> Any:

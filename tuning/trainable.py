@@ -22,7 +22,22 @@ from tuning.space import apply_params
 STATE_FILE = "state.pt"
 
 
-def trial_metrics(m: dict, run: Run, train_time_s: float) -> dict[str, Any]:
+def latency_ms(model: torch.nn.Module, device: torch.device, batch: int = 1000, repeats: int = 5) -> float:
+    """Median inference time of one batch of 1,000 images: the latency objective."""
+    x = torch.randn(batch, 784, device=device)
+    times = []
+    model.eval()
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            model(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+    return 1000 * sorted(times[1:])[repeats // 2]
+
+
+def trial_metrics(m: dict, run: Run, train_time_s: float, latency: float) -> dict[str, Any]:
     """What one epoch reports. A diverged epoch reports NaN accuracy (Optuna marks it failed)."""
     diverged = bool(m["diverged"])
     return {
@@ -30,6 +45,7 @@ def trial_metrics(m: dict, run: Run, train_time_s: float) -> dict[str, Any]:
         "val_loss": m["val_loss"], "val_accuracy": float("nan") if diverged else m["val_accuracy"],
         "lr": m["lr"], "epoch_time_s": m["epoch_time_s"], "diverged": diverged,
         "train_time_s": train_time_s, "params": count_params(run.model),
+        "latency_ms": latency,
         "node_id": ray.get_runtime_context().get_node_id(),
     }
 
@@ -44,13 +60,14 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig) -> No
     if checkpoint is not None:  # a retried or resumed trial carries on from its last epoch
         with checkpoint.as_directory() as d:
             run.load_state_dict(torch.load(Path(d) / STATE_FILE, weights_only=False))
+    latency = latency_ms(run.model, device)  # depends on the architecture only: measured once
     clock = {"train_s": 0.0, "t0": time.perf_counter()}
 
     def on_epoch(m: dict, r: Run) -> None:
         clock["train_s"] += time.perf_counter() - clock["t0"]
         with tempfile.TemporaryDirectory() as d:
             torch.save(r.state_dict(), Path(d) / STATE_FILE)
-            tune.report(trial_metrics(m, r, clock["train_s"]), checkpoint=tune.Checkpoint.from_directory(d))
+            tune.report(trial_metrics(m, r, clock["train_s"], latency), checkpoint=tune.Checkpoint.from_directory(d))
         clock["t0"] = time.perf_counter()
 
     fit(run, data, on_epoch)

@@ -1,0 +1,118 @@
+"""`python -m tuning.optuna` on real Ray and real Optuna: the study's states, conditional depth,
+warm start, divergence, and the Pareto mode."""
+from __future__ import annotations
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+
+from tests.conftest import write_space
+from tuning.optuna import main as optuna_main
+from tuning.study import RAY_ID, load_study
+
+STATE_OF_STATUS = {"completed": "COMPLETE", "stopped_early": "PRUNED", "diverged": "FAIL", "error": "FAIL"}
+SMALL = ["--subset", "1500", "--no-retrain"]
+
+
+@pytest.fixture(scope="module")
+def study_run(ray_session, tmp_path_factory):
+    """4 trials of a conditional-depth space with ASHA (grace 1, rf 2) for up to 3 epochs."""
+    tmp = tmp_path_factory.mktemp("optuna")
+    space = write_space(tmp / "space.yaml", {
+        "lr": {"distribution": "loguniform", "low": 0.0003, "high": 0.3},
+        "batch_size": {"distribution": "categorical", "choices": [16, 64]},
+        "n_layers": {"distribution": "int", "low": 1, "high": 3},
+        "width": {"distribution": "int", "low": 16, "high": 64, "log": True},
+    }, epochs=3)
+    code = optuna_main(["--space", str(space), "--trials", "4", "--results-dir", str(tmp), "--name", "o",
+                        "--grace-period", "1", "--reduction-factor", "2", *SMALL])
+    assert code == 0
+    return tmp / "o"
+
+
+def test_study_states_match_trials_table(study_run):
+    # Rule: study.db holds one trial per row of trials.csv, its state following the row's status.
+    study = load_study(study_run)
+    trials = pd.read_csv(study_run / "trials.csv")
+    assert len(study.trials) == 4 == len(trials)
+    state = {t.user_attrs[RAY_ID]: t.state.name for t in study.trials}
+    for _, row in trials.iterrows():
+        assert state[row["trial_id"]] == STATE_OF_STATUS[row["status"]], row["trial_id"]
+
+
+def test_study_is_readable_by_optuna_with_intermediate_values(study_run):
+    # Rule: optuna.load_study reads study.db; every trial that trained has per-epoch intermediate values.
+    study = optuna.load_study(study_name="o", storage=f"sqlite:///{study_run / 'study.db'}")
+    epochs = pd.read_csv(study_run / "epochs.csv")
+    for t in study.trials:
+        if t.state.name in ("COMPLETE", "PRUNED"):
+            ep = epochs[epochs["trial_id"] == t.user_attrs[RAY_ID]]
+            assert sorted(t.intermediate_values) == ep["epoch"].tolist()
+            assert t.intermediate_values[1] == pytest.approx(ep["val_accuracy"].iloc[0])
+
+
+def test_warm_start_is_trial_zero(study_run):
+    # Rule: the seed's best configuration (lr 0.1, batch 16) is the study's first trial.
+    t0 = load_study(study_run).trials[0]
+    assert t0.number == 0 and t0.params["lr"] == 0.1 and t0.params["batch_size"] == 16
+
+
+def test_conditional_widths_follow_depth(study_run):
+    # Rule: a trial has width_i exactly for i <= n_layers, and trained that many hidden layers.
+    study = load_study(study_run)
+    trials = pd.read_csv(study_run / "trials.csv", dtype={"hidden_sizes": str}).set_index("trial_id")
+    for t in study.trials:
+        n = t.params["n_layers"]
+        assert {k for k in t.params if k.startswith("width_")} == {f"width_{i}" for i in range(1, n + 1)}
+        assert trials.loc[t.user_attrs[RAY_ID], "hidden_sizes"] == "-".join(str(t.params[f"width_{i}"])
+                                                                           for i in range(1, n + 1))
+
+
+def test_optuna_plots_come_from_the_study(study_run):
+    # Rule: the Optuna plots are drawn into plots/ from study.db.
+    for name in ("optuna_history.png", "optuna_intermediate.png", "optuna_parallel.png", "optuna_slices.png"):
+        assert (study_run / "plots" / name).stat().st_size > 1000, name
+
+
+def test_diverged_trial_is_failed_and_study_finishes(ray_session, tmp_path):
+    # Rule: a trial with an absurd learning rate is FAILED in the study, diverged in the table,
+    # and the remaining trials still run to the end.
+    space = write_space(tmp_path / "s.yaml", {"lr": {"distribution": "categorical", "choices": [0.05, 1.0e5]}},
+                        epochs=2, batch_size=64)
+    code = optuna_main(["--space", str(space), "--trials", "4", "--results-dir", str(tmp_path), "--name", "d",
+                        "--sampler", "random", "--scheduler", "fifo", "--no-warm-start", *SMALL])
+    assert code == 0
+    trials = pd.read_csv(tmp_path / "d" / "trials.csv")
+    study = load_study(tmp_path / "d")
+    assert len(trials) == 4 and len(study.trials) == 4
+    bad = trials[trials["lr"] == 1.0e5]
+    assert len(bad) >= 1 and (bad["status"] == "diverged").all()
+    failed = {t.user_attrs[RAY_ID] for t in study.trials if t.state.name == "FAIL"}
+    assert failed == set(bad["trial_id"])
+    assert (trials[trials["lr"] == 0.05]["status"] == "completed").all()
+
+
+def test_multi_objective_writes_pareto_front(ray_session, tmp_path):
+    # Rule: --objectives accuracy,params runs a Pareto search (no ASHA) and writes pareto.csv whose
+    # rows are non-dominated in (accuracy up, parameters down).
+    space = write_space(tmp_path / "s.yaml", {
+        "lr": {"distribution": "loguniform", "low": 0.01, "high": 0.2},
+        "n_layers": {"distribution": "int", "low": 1, "high": 2},
+        "width": {"distribution": "int", "low": 8, "high": 64, "log": True},
+    }, epochs=1, batch_size=64)
+    code = optuna_main(["--space", str(space), "--trials", "4", "--results-dir", str(tmp_path), "--name", "m",
+                        "--objectives", "accuracy,params", *SMALL])
+    assert code == 0
+    front = pd.read_csv(tmp_path / "m" / "pareto.csv")
+    assert len(front) >= 1 and {"val_accuracy", "params"} <= set(front.columns)
+    for _, a in front.iterrows():
+        for _, b in front.iterrows():
+            dominated = b["val_accuracy"] >= a["val_accuracy"] and b["params"] <= a["params"] and \
+                (b["val_accuracy"] > a["val_accuracy"] or b["params"] < a["params"])
+            assert not dominated
+    trials = pd.read_csv(tmp_path / "m" / "trials.csv")
+    assert (trials["status"] == "completed").all()  # no early stopping in a Pareto search
+    assert len(load_study(tmp_path / "m").directions) == 2
+    assert json.loads((tmp_path / "m" / "best.json").read_text())["search"] == "optuna"

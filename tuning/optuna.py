@@ -1,0 +1,139 @@
+"""`python -m tuning.optuna --trials 50`: Optuna (seeded multivariate TPE) on Ray Tune with ASHA.
+
+The study lives in results/<name>/study.db (optuna.load_study / optuna-dashboard read it): ASHA's
+stops are PRUNED, diverged trials FAILED, finished ones COMPLETE with per-epoch intermediate
+values. The seed's best (lr 0.1, batch 16) is trial 0. `--objectives accuracy,params` (or
+accuracy,latency) searches a Pareto front instead, without ASHA.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import optuna  # the library: this module is tuning.optuna, imported by absolute name only
+
+from data.atomic import atomic_write
+from data.cli import run_cli
+from data.errors import InputError
+from tuning.cli import Finished, make_parser, params_of, retrain, run_search
+from tuning.runner import METRIC, SearchConfig
+from tuning.space import DefineByRun, SearchSpace, apply_params
+from tuning.searcher import StudySearch
+from tuning.study import fail_orphans, load_study, make_sampler, pareto_table, storage_url
+
+WARM_START = {"lr": 0.1, "batch_size": 16}  # the seed's best configuration, evaluated first
+SECOND_OBJECTIVE = {"params": ("params", "min"), "latency": ("latency_ms", "min")}
+
+
+@dataclass
+class OptunaConfig(SearchConfig):
+    space: str = "optuna"
+    """Search-space YAML: a path, or a name in search_spaces/ (optuna, grid)."""
+    trials: int = 50
+    """Trials in the study in all (--resume continues until there are this many)."""
+    timeout: float | None = None
+    """Stop starting trials after this many seconds."""
+    sampler: Literal["tpe", "random", "cmaes", "nsga2"] = "tpe"
+    """Optuna sampler; nsga2 is for --objectives with two objectives."""
+    objectives: str = "accuracy"
+    """'accuracy', or a Pareto search: 'accuracy,params' or 'accuracy,latency' (ms per 1,000 images)."""
+    warm_start: bool = True
+    """Evaluate the seed's best configuration (lr 0.1, batch 16) as trial 0."""
+
+    def validate(self) -> "OptunaConfig":
+        super().validate()
+        if self.trials < 1:
+            raise InputError(f"--trials {self.trials}: must be >= 1")
+        if self.timeout is not None and self.timeout <= 0:
+            raise InputError(f"--timeout {self.timeout}: must be > 0 seconds")
+        parts = self.objective_list()
+        if parts[0] != "accuracy" or len(parts) > 2 or (len(parts) == 2 and parts[1] not in SECOND_OBJECTIVE):
+            raise InputError(f"--objectives {self.objectives}: use accuracy, accuracy,params or accuracy,latency")
+        return self
+
+    def objective_list(self) -> list[str]:
+        return [p.strip() for p in self.objectives.split(",") if p.strip()]
+
+
+def metrics_and_modes(cfg: OptunaConfig) -> tuple[list[str], list[str]]:
+    metrics, modes = [METRIC], ["max"]
+    for o in cfg.objective_list()[1:]:
+        metrics.append(SECOND_OBJECTIVE[o][0])
+        modes.append(SECOND_OBJECTIVE[o][1])
+    return metrics, modes
+
+
+def optuna_search(cfg: OptunaConfig, space: SearchSpace, base, out: Path, args: argparse.Namespace) -> dict:
+    from ray.tune.search import ConcurrencyLimiter
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    metrics, modes = metrics_and_modes(cfg)
+    multi = len(metrics) > 1
+    if cfg.resume and (study := load_study(out)) is not None:
+        fail_orphans(study)  # asked before the driver died, never started by Ray
+    points = [w for w in [_warm_start(space)] if w] if cfg.warm_start and not cfg.resume else None
+    searcher = StudySearch(
+        space=DefineByRun(space), metric=metrics if multi else metrics[0], mode=modes if multi else modes[0],
+        points_to_evaluate=points, sampler=make_sampler(cfg.sampler, cfg.seed, multi),
+        study_name=out.name, storage=optuna.storages.RDBStorage(storage_url(out)), seed=cfg.seed,
+        max_epochs=base.epochs,
+    )
+    searcher._ot_study.set_user_attr("objectives", metrics)
+    import ray
+
+    slots = int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial) or 1
+    limited = ConcurrencyLimiter(searcher, max_concurrent=cfg.max_concurrent or slots)
+    search = {"search_alg": limited, "num_samples": cfg.trials, "total": cfg.trials,
+              "metric": None if multi else METRIC, "mode": None if multi else "max"}
+    if multi:
+        search["scheduler"] = None  # a Pareto search compares whole trials: no early stopping
+    if cfg.timeout:
+        search["time_budget_s"] = cfg.timeout
+    return search
+
+
+def _warm_start(space: SearchSpace) -> dict:
+    """The seed's best, restricted to parameters the space searches (and values it allows)."""
+    point = {}
+    for k, v in WARM_START.items():
+        p = space.params.get(k)
+        if p is None:
+            continue
+        choices = p.choices or p.values
+        if p.distribution == "categorical" and choices and v not in choices:
+            continue
+        if p.distribution in ("uniform", "loguniform", "int") and not p.low <= v <= p.high:
+            continue
+        point[k] = v
+    return point
+
+
+def pareto_step(f: Finished) -> None:
+    """Multi-objective only: pareto.csv, then retrain the smallest point within 0.3 points of the best."""
+    cfg: OptunaConfig = f.cfg  # type: ignore[assignment]
+    if len(cfg.objective_list()) < 2:
+        return
+    study = load_study(f.out)
+    metrics, _ = metrics_and_modes(cfg)
+    table = pareto_table(study, metrics)
+    atomic_write(f.out / "pareto.csv", lambda p: table.to_csv(p, index=False))
+    near = table[table[METRIC] >= table[METRIC].iloc[0] - 0.003]
+    small = near.sort_values(metrics[1]).iloc[0]
+    if cfg.retrain and small["ray_trial_id"] != table["ray_trial_id"].iloc[0]:
+        small_cfg = apply_params(f.base, params_of(f.grid, small["ray_trial_id"]))
+        retrain(f.out, small_cfg, f.data, cfg, suffix="_small")
+    print(f"Pareto front: {len(table)} trials (pareto.csv); smallest within 0.3 points: "
+          f"trial {small['ray_trial_id']} ({metrics[1]} {small[metrics[1]]:.4g}, val {100 * small[METRIC]:.2f} %)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = OptunaConfig()
+    return run_search("optuna", argv, make_parser("python -m tuning.optuna", __doc__, defaults), optuna_search,
+                      after=pareto_step, defaults=defaults)
+
+
+if __name__ == "__main__":
+    run_cli(main)

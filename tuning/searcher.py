@@ -1,0 +1,67 @@
+"""The searcher: Ray's OptunaSearch, with study states that say what happened to each trial.
+
+Ray's OptunaSearch marks every trial that Ray stops as COMPLETE. Here a trial stopped by ASHA
+is PRUNED (with its per-epoch validation accuracy as intermediate values), a diverged trial
+FAILED, and a finished one COMPLETE with its best validation accuracy.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import optuna
+from ray.tune.search.optuna import OptunaSearch
+
+from tuning.study import RAY_ID
+
+log = logging.getLogger(__name__)
+
+
+class StudySearch(OptunaSearch):
+    """OptunaSearch whose study states follow what happened to the trial (see module doc)."""
+
+    def __init__(self, *args: Any, max_epochs: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_epochs = max_epochs
+        self.best_seen: dict[str, float] = {}
+        self.last_epoch: dict[str, int] = {}
+
+    def suggest(self, trial_id: str):
+        config = super().suggest(trial_id)
+        if trial_id in self._ot_trials:
+            self._ot_trials[trial_id].set_user_attr(RAY_ID, trial_id)
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        acc = result.get("val_accuracy")
+        if acc is None or math.isnan(acc) or trial_id in self._completed_trials:
+            return
+        epoch = int(result["epoch"])
+        if self.last_epoch.get(trial_id) == epoch:  # already seen (a final result comes twice)
+            return
+        self.last_epoch[trial_id] = epoch
+        self.best_seen[trial_id] = max(acc, self.best_seen.get(trial_id, -math.inf))
+        if not isinstance(self.metric, list):  # Optuna keeps intermediate values for one objective only
+            self._ot_trials[trial_id].report(acc, epoch)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        if result and not error:  # the result that made the scheduler stop a trial comes only here
+            self.on_trial_result(trial_id, result)
+        ot_trial = self._ot_trials[trial_id]
+        state, values = optuna.trial.TrialState.COMPLETE, None
+        if error or not result or result.get("diverged") or trial_id not in self.best_seen:
+            state = optuna.trial.TrialState.FAIL
+        elif isinstance(self.metric, list):
+            values = [self.best_seen[trial_id] if m == "val_accuracy" else float(result[m]) for m in self.metric]
+        elif int(result.get("epoch", 0)) < self.max_epochs:
+            state = optuna.trial.TrialState.PRUNED
+        else:
+            values = self.best_seen[trial_id]
+        try:
+            self._ot_study.tell(ot_trial, values, state=state)
+        except Exception as e:  # noqa: BLE001 — a tell that fails must not stop the search
+            log.warning("optuna could not record trial %s: %s", trial_id, e)
+        self._completed_trials.add(trial_id)
