@@ -130,6 +130,8 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     trials, epochs = tables(grid, base.epochs)
     write_tables(out, trials, epochs)
     search_s = time.perf_counter() - t0
+    if after is not None:
+        after(Finished(out, cfg, dcfg, base, grid, trials))
     best = best_trial(trials)
     if best is None:
         print(f"no trial finished without diverging or failing; tables in {out}/")
@@ -139,15 +141,13 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     write_best(out, best, best_cfg.to_dict(), kind, out.name)
     if cfg.retrain:
         retrain(out, best_cfg, dcfg, cfg)
-    if after is not None:
-        after(Finished(out, cfg, dcfg, base, grid, trials))
     finish(out, cfg, search_s, time.perf_counter() - t0)
     return 0
 
 
 @dataclasses.dataclass
 class Finished:
-    """What a finished search hands to its kind's own last step (Optuna: the Pareto retrain)."""
+    """What a finished search hands to its kind's own step after the tables (Optuna: study upkeep, Pareto)."""
 
     out: Path
     cfg: SearchConfig

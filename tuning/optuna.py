@@ -40,6 +40,8 @@ class OptunaConfig(SearchConfig):
     """Optuna sampler; nsga2 is for --objectives with two objectives."""
     objectives: str = "accuracy"
     """'accuracy', or a Pareto search: 'accuracy,params' or 'accuracy,latency' (ms per 1,000 images)."""
+    grace_period: int = 2
+    """Epochs every trial gets before ASHA may stop it (augmented trials start slower)."""
     warm_start: bool = True
     """Evaluate the seed's best configuration (lr 0.1, batch 16) as trial 0."""
 
@@ -72,8 +74,6 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base, out: Path, args: 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     metrics, modes = metrics_and_modes(cfg)
     multi = len(metrics) > 1
-    if cfg.resume and (study := load_study(out)) is not None:
-        fail_orphans(study)  # asked before the driver died, never started by Ray
     points = [w for w in [_warm_start(space)] if w] if cfg.warm_start and not cfg.resume else None
     searcher = StudySearch(
         space=DefineByRun(space), metric=metrics if multi else metrics[0], mode=modes if multi else modes[0],
@@ -111,12 +111,15 @@ def _warm_start(space: SearchSpace) -> dict:
     return point
 
 
-def pareto_step(f: Finished) -> None:
-    """Multi-objective only: pareto.csv, then retrain the smallest point within 0.3 points of the best."""
+def after_search(f: Finished) -> None:
+    """Study upkeep, then (multi-objective only) pareto.csv and the smallest near-best retrain."""
     cfg: OptunaConfig = f.cfg  # type: ignore[assignment]
+    study = load_study(f.out)
+    orphans = fail_orphans(study)  # asked just before a killed driver died, never started by Ray
+    if orphans:
+        print(f"marked {orphans} never-started trial(s) of the interrupted run FAIL in study.db")
     if len(cfg.objective_list()) < 2:
         return
-    study = load_study(f.out)
     metrics, _ = metrics_and_modes(cfg)
     table = pareto_table(study, metrics)
     atomic_write(f.out / "pareto.csv", lambda p: table.to_csv(p, index=False))
@@ -132,7 +135,7 @@ def pareto_step(f: Finished) -> None:
 def main(argv: list[str] | None = None) -> int:
     defaults = OptunaConfig()
     return run_search("optuna", argv, make_parser("python -m tuning.optuna", __doc__, defaults), optuna_search,
-                      after=pareto_step, defaults=defaults)
+                      after=after_search, defaults=defaults)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from data.atomic import atomic_write, write_json
 from tuning.space import DEPTH, WIDTH
 
 EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
-                 "epoch_time_s", "diverged"]
+                 "epoch_time_s", "diverged", "pid", "timestamp"]  # pid/timestamp: which worker ran it, when
 STATUSES = ("completed", "stopped_early", "diverged", "error")
 
 
@@ -58,13 +58,13 @@ def with_hidden_sizes(config: dict) -> dict:
 
 
 def tables(results: Iterable[Any], max_epochs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(trials, epochs) from Ray `Result`s; retried trials keep one row per epoch (the last report)."""
+    """(trials, epochs) from Ray `Result`s; retried or resumed trials keep one row per epoch (its first report)."""
     rows, epoch_frames = [], []
     for r in results:
         df = r.metrics_dataframe if r.metrics_dataframe is not None else pd.DataFrame()
         trial_id = str((r.metrics or {}).get("trial_id") or Path(r.path).name)
         if len(df) and "epoch" in df:
-            df = df.dropna(subset=["epoch"]).drop_duplicates("epoch", keep="last").sort_values("epoch")
+            df = df.dropna(subset=["epoch"]).drop_duplicates("epoch", keep="first").sort_values("epoch")
             df = df.assign(trial_id=trial_id, epoch=df["epoch"].astype(int), diverged=df["diverged"].astype(bool))
             epoch_frames.append(df.reindex(columns=EPOCH_COLUMNS))
         else:

@@ -75,6 +75,12 @@ class SearchConfig:
         for name, ok, why in rules:
             if not ok:
                 raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: {why}")
+        if self.gpus_per_trial > 0 and not self.address:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InputError(f"--gpus-per-trial {self.gpus_per_trial}: no GPU on this machine "
+                                 "(use --address to reach a cluster with GPUs)")
         if self.resume and self.overwrite:
             raise InputError("--resume and --overwrite contradict each other: pick one")
         return self
@@ -99,7 +105,7 @@ def init_ray(cfg: SearchConfig) -> None:
     if ray.is_initialized():
         return
     kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=cfg.ray_output,
-                              logging_level=logging.INFO if cfg.ray_output else logging.WARNING)
+                              logging_level=logging.INFO if cfg.ray_output else logging.ERROR)
     if cfg.address:
         check_address(cfg.address)
         try:
@@ -161,13 +167,19 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         name=EXPERIMENT, storage_path=str(storage_dir(cfg, out)), verbose=1 if cfg.ray_output else 0,
         callbacks=callbacks,
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # see quiet_ray_env
     )
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config)
 
 
 def quiet_ray_env(show: bool) -> None:
-    """Ray's console output is off unless --ray-output (our own bar reports progress)."""
+    """Ray's console output is off unless --ray-output (our own bar reports progress).
+
+    Also: the experiment state is saved on every step of Ray's loop (a few KB), so a killed
+    driver's state never lags a trial by more than one checkpoint; with two checkpoints kept
+    per trial, the one the saved state names still exists when --resume restores it.
+    """
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     if not show:
         logging.getLogger("ray").setLevel(logging.ERROR)
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

@@ -59,15 +59,22 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig) -> No
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:  # a retried or resumed trial carries on from its last epoch
         with checkpoint.as_directory() as d:
-            run.load_state_dict(torch.load(Path(d) / STATE_FILE, weights_only=False))
+            saved = torch.load(Path(d) / STATE_FILE, weights_only=False)
+        run.load_state_dict(saved["run"])
+        if run.epoch >= cfg.epochs or saved["metrics"]["diverged"]:
+            # It had finished when the driver died: report its last epoch again, so the
+            # driver's tables hold it even if the first report was lost with the driver.
+            tune.report(saved["metrics"])
+            return
     latency = latency_ms(run.model, device)  # depends on the architecture only: measured once
     clock = {"train_s": 0.0, "t0": time.perf_counter()}
 
     def on_epoch(m: dict, r: Run) -> None:
         clock["train_s"] += time.perf_counter() - clock["t0"]
+        metrics = trial_metrics(m, r, clock["train_s"], latency)
         with tempfile.TemporaryDirectory() as d:
-            torch.save(r.state_dict(), Path(d) / STATE_FILE)
-            tune.report(trial_metrics(m, r, clock["train_s"], latency), checkpoint=tune.Checkpoint.from_directory(d))
+            torch.save({"run": r.state_dict(), "metrics": metrics}, Path(d) / STATE_FILE)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
         clock["t0"] = time.perf_counter()
 
     fit(run, data, on_epoch)
