@@ -18,9 +18,9 @@ import yaml
 
 from tuning.grid import main as grid_main
 
-SPACE = {  # 4 x 2 x 2 = 16 trials of up to 9 epochs
+SPACE = {  # 6 x 2 x 2 = 24 trials of up to 9 epochs
     "fixed": {"epochs": 9, "hidden_sizes": [256], "schedule": "cosine"},
-    "params": {"lr": {"values": [0.003, 0.01, 0.03, 0.1]}, "batch_size": {"values": [32, 128]},
+    "params": {"lr": {"values": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3]}, "batch_size": {"values": [64, 256]},
                "dropout": {"values": [0.1, 0.3]}},
 }
 
@@ -40,7 +40,7 @@ def run(scheduler: str, space: Path, out: Path, subset: int, extra: list[str]) -
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--subset", type=int, default=20000, help="training images (before the 80/20 split)")
+    p.add_argument("--subset", type=int, default=60000, help="training images (before the 80/20 split)")
     p.add_argument("--slots", type=int, default=2, help="trials that run at once (CPUs / cpus-per-trial)")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()

@@ -10,13 +10,19 @@ from pathlib import Path
 
 from data.cli import run_cli
 from tuning.cli import make_parser, run_search
-from tuning.runner import SearchConfig, grid_size
-from tuning.space import SearchSpace, grid_param_space
+from tuning.runner import SearchConfig
+from tuning.space import SearchSpace, grid_points
 
 
 def grid_search(cfg: SearchConfig, space: SearchSpace, base, out: Path, args: argparse.Namespace) -> dict:
-    param_space = grid_param_space(space)
-    return {"param_space": param_space, "total": grid_size(param_space)}
+    """Every grid point once, in a seeded shuffled order (see grid_points)."""
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator
+
+    points = grid_points(space, cfg.seed)
+    return {"param_space": {n: tune.choice(p.values) for n, p in space.params.items()},
+            "search_alg": BasicVariantGenerator(points_to_evaluate=points, max_concurrent=cfg.max_concurrent),
+            "num_samples": len(points), "total": len(points)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -194,14 +194,22 @@ def _parse_param(src: str, name: str, spec: Any) -> Param:
     return p
 
 
-def grid_param_space(space: SearchSpace) -> dict[str, Any]:
-    """Ray Tune param_space: a grid over every parameter's `values`."""
-    from ray import tune
+def grid_points(space: SearchSpace, seed: int) -> list[dict[str, Any]]:
+    """Every combination of the parameters' `values`, in a seeded random order.
+
+    Asynchronous ASHA judges a trial against those that reached its rung before it; in listed
+    order (all the small learning rates first) the early rungs would see a biased sample.
+    """
+    import itertools
+    import random
 
     missing = [n for n, p in space.params.items() if p.values is None]
     if missing:
         raise SpaceError(f"{space.path}: params.{missing[0]}: a grid search needs 'values'")
-    return {n: tune.grid_search(p.values) for n, p in space.params.items()}
+    names = list(space.params)
+    points = [dict(zip(names, combo)) for combo in itertools.product(*(space.params[n].values for n in names))]
+    random.Random(seed).shuffle(points)
+    return points
 
 
 class DefineByRun:
