@@ -8,17 +8,17 @@ import pytest
 
 from tests.conftest import run_cli, write_space
 from tuning.grid import main as grid_main
-from tuning.results import STATUSES
+from tuning.report import STATUSES
 
 
 @pytest.fixture(scope="module")
 def finished(ray_session, tmp_path_factory):
-    """A 2x2 grid (lr x batch size) for 2 epochs on 1,500 images, retrained and tested."""
+    """A 2x2 grid (lr x batch size) for 2 epochs on 1,500 images, retrained with 2 seeds and tested."""
     tmp = tmp_path_factory.mktemp("grid")
     space = write_space(tmp / "space.yaml", {"lr": {"values": [0.03, 0.1]}, "batch_size": {"values": [32, 128]}},
                         epochs=2)
     code = grid_main(["--space", str(space), "--subset", "1500", "--results-dir", str(tmp), "--name", "g",
-                      "--scheduler", "fifo"])
+                      "--scheduler", "fifo", "--retrain-seeds", "2"])
     assert code == 0
     return tmp / "g"
 
@@ -59,7 +59,10 @@ def test_retrain_writes_test_report(finished):
     # Rule: the best config is retrained on the whole training pool and tested once on 10,000 images.
     rep = json.loads((finished / "test_report.json").read_text())
     assert rep["train_images"] == 1500 and rep["test_images"] == 10000
-    assert 0.5 < rep["test_accuracy"]["mean"] <= 1 and rep["seeds"] == [0]
+    assert 0.5 < rep["test_accuracy"]["mean"] <= 1 and rep["seeds"] == [0, 1]
+    per_seed = rep["test_accuracy"]["per_seed"]
+    assert len(per_seed) == 2 and rep["test_accuracy"]["mean"] == pytest.approx(sum(per_seed) / 2)
+    assert rep["test_accuracy"]["std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2 ** 0.5)
     assert len(rep["per_class_accuracy"]) == 10 and sum(map(sum, rep["confusion_matrix"])) == 10000
     assert rep["data_checksum"] and rep["versions"]["torch"] and rep["git_commit"]
     assert (finished / "model.pt").stat().st_size > 0

@@ -36,15 +36,15 @@ def make_parser(prog: str, doc: str, defaults: SearchConfig) -> argparse.Argumen
 class TrialBar:
     """A Ray Tune callback drawing one tqdm bar: trials finished / total, best val accuracy so far."""
 
-    def __init__(self, total: int, done: int = 0):
-        self.total, self.done, self.best, self.bar = total, done, math.nan, None
+    def __init__(self, total: int):
+        self.total, self.best, self.bar = total, math.nan, None
 
     def __getstate__(self) -> dict:  # Ray pickles callbacks with the experiment; the bar stays here
         return {**self.__dict__, "bar": None}
 
     def _bar(self) -> tqdm:
         if self.bar is None:
-            self.bar = tqdm(total=self.total, initial=self.done, desc="trials", unit="trial", dynamic_ncols=True)
+            self.bar = tqdm(total=self.total, desc="trials", unit="trial", dynamic_ncols=True)
         return self.bar
 
     def on_result(self, result: dict) -> None:
@@ -118,7 +118,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     write_json(out / "search.json", {"kind": kind, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
                                      "space": {"path": space.path, "fixed": space.fixed, "params": space.names},
                                      "base_config": base.to_dict()})
-    bar = TrialBar(search.pop("total"), search.pop("done", 0))
+    bar = TrialBar(search.pop("total"))
     tuner = build_tuner(cfg, out, splits, base, callbacks=[as_callback(bar)], **search)
     print(f"{kind} search '{out.name}': {bar.total} trials of up to {base.epochs} epochs, "
           f"scheduler {cfg.scheduler if search.get('scheduler', 'default') == 'default' else 'none'}, "

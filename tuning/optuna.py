@@ -8,7 +8,6 @@ accuracy,latency) searches a Pareto front instead, without ASHA.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal

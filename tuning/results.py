@@ -16,7 +16,6 @@ from tuning.space import DEPTH, WIDTH
 
 EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
                  "epoch_time_s", "diverged", "pid", "timestamp"]  # pid/timestamp: which worker ran it, when
-STATUSES = ("completed", "stopped_early", "diverged", "error")
 
 
 def _cell(v: Any) -> Any:
@@ -79,8 +78,10 @@ def tables(results: Iterable[Any], max_epochs: int) -> tuple[pd.DataFrame, pd.Da
 
 def best_trial(trials: pd.DataFrame) -> pd.Series | None:
     """Highest best validation accuracy among trials that neither diverged nor errored."""
-    ok = trials[~trials["status"].isin(["diverged", "error"]) & trials["val_accuracy_best"].notna()]
-    return None if ok.empty else ok.loc[ok["val_accuracy_best"].idxmax()]
+    from tuning.report import ranked
+
+    top = ranked(trials)
+    return None if top.empty else top.iloc[0]
 
 
 def write_tables(out: Path, trials: pd.DataFrame, epochs: pd.DataFrame) -> list[Path]:

@@ -51,15 +51,17 @@ def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], t
     t0 = time.perf_counter()
     splits = load_splits(dataclasses.replace(data_cfg, val_fraction=0.0))
     per_seed, first = [], None
+    total = len(seeds) * cfg.epochs
+    device = setup(dataclasses.replace(cfg, threads=threads))
+    data = to_device(splits, device)  # the same tensors serve every seed
+    test_x, test_y = normalise(splits.test_x, splits.mean, splits.std, device), splits.test_y.to(device)
     for k, seed in enumerate(seeds):
         c = dataclasses.replace(cfg, seed=seed, threads=threads)
-        device = setup(c)
-        data = to_device(splits, device)
+        setup(c)
         run = build_run(c, len(data.train_y), device)
-        fit(run, data, on_epoch=lambda m, r, k=k: progress and progress(f"seed {seed}", k * c.epochs + m["epoch"],
-                                                                       len(seeds) * c.epochs))
-        test = test_metrics(run.model, normalise(splits.test_x, splits.mean, splits.std, device),
-                            splits.test_y.to(device))
+        done_before, phase = k * c.epochs, f"seed {seed}"
+        fit(run, data, on_epoch=lambda m, _r, d=done_before, ph=phase: progress and progress(ph, d + m["epoch"], total))
+        test = test_metrics(run.model, test_x, test_y)
         per_seed.append(test)
         log.info("retrain seed %d: test accuracy %.4f", seed, test["test_accuracy"])
         if first is None:
