@@ -80,13 +80,14 @@ def test_plots_and_tensorboard_logs_written(finished):
 def test_asha_stops_weak_trials_and_records_divergence(ray_session, tmp_path):
     # Rule: with ASHA, a trial far behind the rung's leaders is stopped early; an absurd lr diverges,
     # is recorded as diverged, and the search still finishes.
-    space = write_space(tmp_path / "s.yaml", {"lr": {"values": [0.1, 0.05, 0.03, 0.0003, 0.0001, 1.0e5]}},
+    space = write_space(tmp_path / "s.yaml", {"lr": {"values": [0.1, 0.05, 0.03, 0.0003, 0.0001, 1.0e5]},
+                                              "hidden_sizes": {"values": [[32, 16]]}},  # a list-valued grid too
                         epochs=4, batch_size=64, schedule="none")
     code = grid_main(["--space", str(space), "--subset", "1500", "--results-dir", str(tmp_path), "--name", "a",
                       "--grace-period", "1", "--reduction-factor", "2", "--max-concurrent", "1", "--no-retrain"])
     assert code == 0
     t = pd.read_csv(tmp_path / "a" / "trials.csv").set_index("lr")
-    assert len(t) == 6
+    assert len(t) == 6 and (t["hidden_sizes"] == "32-16").all()
     assert t.loc[1.0e5, "status"] == "diverged" and t.loc[1.0e5, "epochs_run"] == 1
     stopped = t[t["status"] == "stopped_early"]
     assert len(stopped) >= 1 and (stopped["epochs_run"] < 4).all()
@@ -145,3 +146,17 @@ def test_report_redraws_without_ray(finished, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "NO-RAY-OK" in r.stdout and "by best validation accuracy" in r.stdout
     assert (copy / "plots" / "heatmap_lr_batch.png").exists() and (copy / "plots" / "predictions.png").exists()
+
+
+def test_default_grid_points_cover_the_seed_study():
+    # Rule: the default grid is 48 distinct points in a seeded shuffled order, includes the seed's best
+    # (lr 0.1, batch 16), and its hidden_sizes (sent to Ray as "512-256") train the listed widths.
+    from tuning.space import apply_params, grid_points, load_space
+
+    space = load_space("grid")
+    points = grid_points(space, seed=0)
+    assert len(points) == 48 and len({tuple(sorted(p.items())) for p in points}) == 48
+    assert points == grid_points(space, seed=0) and points != grid_points(space, seed=1)
+    assert any(p["lr"] == 0.1 and p["batch_size"] == 16 for p in points)
+    widths = {tuple(apply_params(space.base_config(), p).hidden_sizes) for p in points}
+    assert widths == {(256,), (512, 256)}

@@ -20,7 +20,8 @@ def grid_search(cfg: SearchConfig, space: SearchSpace, base, out: Path, args: ar
     from ray.tune.search import BasicVariantGenerator
 
     points = grid_points(space, cfg.seed)
-    return {"param_space": {n: tune.choice(p.values) for n, p in space.params.items()},
+    return {"param_space": {n: tune.choice(sorted({str(pt[n]): pt[n] for pt in points}.values(), key=str))
+                            for n in space.params},
             "search_alg": BasicVariantGenerator(points_to_evaluate=points, max_concurrent=cfg.max_concurrent),
             "num_samples": len(points), "total": len(points)}
 

@@ -207,9 +207,15 @@ def grid_points(space: SearchSpace, seed: int) -> list[dict[str, Any]]:
     if missing:
         raise SpaceError(f"{space.path}: params.{missing[0]}: a grid search needs 'values'")
     names = list(space.params)
-    points = [dict(zip(names, combo)) for combo in itertools.product(*(space.params[n].values for n in names))]
+    # Ray reads a list inside a preset point as nested keys: lists (hidden_sizes) go as "512-256"
+    values = [[_scalar(v) for v in space.params[n].values] for n in names]
+    points = [dict(zip(names, combo)) for combo in itertools.product(*values)]
     random.Random(seed).shuffle(points)
     return points
+
+
+def _scalar(v: Any) -> Any:
+    return "-".join(map(str, v)) if isinstance(v, list) else v
 
 
 class DefineByRun:
@@ -236,9 +242,7 @@ def _suggest_one(trial: Any, name: str, p: Param) -> Any:
     if d == "categorical":
         choices = p.choices or p.values
         # Optuna stores only scalars: lists (hidden_sizes) travel as "512-256" strings.
-        if any(isinstance(c, list) for c in choices):
-            return trial.suggest_categorical(name, ["-".join(map(str, c)) for c in choices])
-        return trial.suggest_categorical(name, choices)
+        return trial.suggest_categorical(name, [_scalar(c) for c in choices])
     if d == "int":
         return trial.suggest_int(name, int(p.low), int(p.high), step=int(p.step or 1), log=bool(p.log))
     return trial.suggest_float(name, float(p.low), float(p.high), log=d == "loguniform" or bool(p.log))
