@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
 
     load0 = os.getloadavg()[0]  # other processes on a 2-core box distort every number below
+    if load0 >= 1:
+        print(f"warning: 1-min load average {load0:.1f}: other processes are running, timings will be low",
+              file=sys.stderr)
     splits = load_splits(DataConfig())
     samples = min(a.samples, len(splits.train_y))
     peak = gemm_peak(a.threads)

