@@ -27,12 +27,11 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from data.mnist import DataConfig, load_splits
 from data.splits import Splits
-from model.train import Run, TrainConfig, build_run, setup, to_device, train_epoch
+from model.train import Run, TrainConfig, build_run, setup, to_device, train_epoch, train_step
 
 
 class SeedDataset(Dataset):
@@ -60,19 +59,12 @@ def seed_frame(x: torch.Tensor, y: torch.Tensor) -> pd.DataFrame:
 
 def seed_epoch(run: Run, loader: DataLoader) -> int:
     """One seed epoch: the same step as train_epoch, fed by the per-sample DataLoader."""
-    model, opt = run.model, run.optimizer
-    model.train()
+    run.model.train()
     loss_sum, correct, seen = torch.zeros(()), torch.zeros((), dtype=torch.int64), 0
     for xb, yb in loader:
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if run.scheduler is not None:
-            run.scheduler.step()
-        loss_sum += loss.detach() * len(yb)
-        correct += (logits.detach().argmax(1) == yb).sum()
+        loss, logits = train_step(run, xb, yb)
+        loss_sum += loss * len(yb)
+        correct += (logits.argmax(1) == yb).sum()
         seen += len(yb)
     return seen
 

@@ -175,6 +175,18 @@ def build_run(cfg: TrainConfig, n_train: int, device: torch.device) -> Run:
     return Run(cfg, model, opt, sched)
 
 
+def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step (and schedule step) on a batch; returns the detached loss and logits."""
+    logits = run.model(xb)
+    loss = F.cross_entropy(logits, yb)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    if run.scheduler is not None:
+        run.scheduler.step()
+    return loss.detach(), logits.detach()
+
+
 def train_epoch(
     run: Run, x: torch.Tensor, y: torch.Tensor, background: float = 0.0,
     progress: Callable[[int], None] | None = None,
@@ -183,7 +195,7 @@ def train_epoch(
 
     Divergence (a non-finite loss) is checked every 50 steps so the hot loop rarely syncs.
     """
-    cfg, model, opt = run.cfg, run.model, run.optimizer
+    cfg, model = run.cfg, run.model
     epoch_seed = cfg.seed * 100_003 + run.epoch  # depends only on (seed, epoch): resumes repeat exactly
     gen = torch.Generator().manual_seed(epoch_seed)
     model.seed_dropout(epoch_seed)
@@ -201,15 +213,9 @@ def train_epoch(
         xb, yb = torch.index_select(x, 0, idx, out=xbuf[:len(idx)]), y[idx]
         if cfg.augment_shift:
             xb = random_shift(xb, cfg.augment_shift, background, gen)
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if run.scheduler is not None:
-            run.scheduler.step()
-        loss_sum += loss.detach() * len(yb)
-        correct += (logits.detach().argmax(1) == yb).sum()
+        loss, logits = train_step(run, xb, yb)
+        loss_sum += loss * len(yb)
+        correct += (logits.argmax(1) == yb).sum()
         seen += len(yb)
         if progress is not None:
             progress(len(yb))

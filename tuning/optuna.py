@@ -39,7 +39,7 @@ class OptunaConfig(SearchConfig):
     """Optuna sampler; nsga2 is for --objectives with two objectives."""
     objectives: str = "accuracy"
     """'accuracy', or a Pareto search: 'accuracy,params' or 'accuracy,latency' (ms per 1,000 images)."""
-    grace_period: int = 2
+    grace_period: int = 3
     """Epochs every trial gets before ASHA may stop it (augmented trials start slower)."""
     warm_start: bool = True
     """Evaluate the seed's best configuration (lr 0.1, batch 16) as trial 0."""
