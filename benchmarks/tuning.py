@@ -20,10 +20,10 @@ import yaml
 
 from tuning.grid import main as grid_main
 
-SPACE = {  # 6 x 2 x 2 = 24 trials of up to 9 epochs
+SPACE = {  # 6 x 2 x 4 = 48 trials of up to 9 epochs
     "fixed": {"epochs": 9, "hidden_sizes": [256], "schedule": "cosine"},
     "params": {"lr": {"values": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3]}, "batch_size": {"values": [64, 256]},
-               "dropout": {"values": [0.1, 0.3]}},
+               "dropout": {"values": [0.0, 0.1, 0.2, 0.3]}},
 }
 
 

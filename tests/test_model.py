@@ -142,3 +142,13 @@ def test_bad_hyperparameter_names_the_flag(field, value):
     # Rule: validate() raises InputError naming the flag and the value.
     with pytest.raises(InputError, match=f"--{field.replace('_', '-')}"):
         dataclasses.replace(TrainConfig(), **{field: value}).validate()
+
+
+def test_latency_is_measured_per_batch_of_1000():
+    # Rule: the latency objective is a positive time in ms, larger for a wider network.
+    from tuning.trainable import latency_ms
+
+    torch.set_num_threads(1)
+    small = latency_ms(MLP(MLPConfig(hidden_sizes=[16])), torch.device("cpu"))
+    big = latency_ms(MLP(MLPConfig(hidden_sizes=[2048, 2048])), torch.device("cpu"))
+    assert 0 < small < big

@@ -137,7 +137,9 @@ def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig):
     from tuning.trainable import train_trial
 
     resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
-    return tune.with_resources(tune.with_parameters(train_trial, splits=splits, base=base), resources)
+    latency = "latency" in str(getattr(cfg, "objectives", ""))
+    return tune.with_resources(tune.with_parameters(train_trial, splits=splits, base=base, measure_latency=latency),
+                               resources)
 
 
 def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig, *, param_space: dict | None = None,

@@ -16,7 +16,7 @@ from ray import tune
 
 from data.splits import Splits
 from model.mlp import count_params
-from model.train import Run, TrainConfig, build_run, fit, setup, to_device
+from model.train import DeviceData, Run, TrainConfig, build_run, fit, setup, to_device
 from tuning.space import apply_params
 
 STATE_FILE = "state.pt"
@@ -50,11 +50,23 @@ def trial_metrics(m: dict, run: Run, train_time_s: float, latency: float) -> dic
     }
 
 
-def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig) -> None:
+_DEVICE_DATA: dict[tuple[str, str], DeviceData] = {}  # per worker process: reused actors skip the copy
+
+
+def device_data(splits: Splits, device: torch.device) -> DeviceData:
+    """Normalised tensors on `device`, made once per worker process and data set."""
+    key = (splits.checksum, str(device))
+    if key not in _DEVICE_DATA:
+        _DEVICE_DATA.clear()
+        _DEVICE_DATA[key] = to_device(splits, device)
+    return _DEVICE_DATA[key]
+
+
+def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measure_latency: bool = False) -> None:
     """Function trainable: `config` holds the searched hyperparameters, `base` everything else."""
     cfg = apply_params(base, config)
     device = setup(cfg)
-    data = to_device(splits, device)
+    data = device_data(splits, device)
     run = build_run(cfg, len(data.train_y), device)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:  # a retried or resumed trial carries on from its last epoch
@@ -66,7 +78,8 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig) -> No
             # driver's tables hold it even if the first report was lost with the driver.
             tune.report(saved["metrics"])
             return
-    latency = latency_ms(run.model, device)  # depends on the architecture only: measured once
+    # depends on the architecture only: measured once, and only for the latency objective
+    latency = latency_ms(run.model, device) if measure_latency else float("nan")
     clock = {"train_s": 0.0, "t0": time.perf_counter()}
 
     def on_epoch(m: dict, r: Run) -> None:
