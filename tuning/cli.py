@@ -25,11 +25,11 @@ from tuning.runner import EXPERIMENT, SearchConfig, build_tuner, init_ray, quiet
 from tuning.space import SearchSpace, apply_params, load_space
 
 
-def make_parser(prog: str, doc: str, defaults: SearchConfig) -> argparse.ArgumentParser:
+def make_parser(prog: str, doc: str, config_cls: type[SearchConfig]) -> argparse.ArgumentParser:
+    """Flags of the search config (grid's or Optuna's) and of the data source."""
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataclass_args(p, type(defaults), "search")
+    add_dataclass_args(p, config_cls, "search")
     add_dataclass_args(p, DataConfig, "data", skip=("split_seed",))
-    p.set_defaults(**{k: None for k in vars(p.parse_args([]))})
     return p
 
 

@@ -28,7 +28,7 @@ def grid_search(cfg: SearchConfig, space: SearchSpace, base, out: Path, args: ar
 
 def main(argv: list[str] | None = None) -> int:
     defaults = SearchConfig(space="grid")
-    return run_search("grid", argv, make_parser("python -m tuning.grid", __doc__, defaults), grid_search,
+    return run_search("grid", argv, make_parser("python -m tuning.grid", __doc__, SearchConfig), grid_search,
                       defaults=defaults)
 
 

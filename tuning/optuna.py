@@ -133,7 +133,7 @@ def after_search(f: Finished) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     defaults = OptunaConfig()
-    return run_search("optuna", argv, make_parser("python -m tuning.optuna", __doc__, defaults), optuna_search,
+    return run_search("optuna", argv, make_parser("python -m tuning.optuna", __doc__, OptunaConfig), optuna_search,
                       after=after_search, defaults=defaults)
 
 
