@@ -78,7 +78,7 @@ def optuna_figures(study: optuna.Study) -> list[tuple[str, Any]]:
         ("optuna_slices.png", lambda: ov.plot_slice(study, target=target, target_name=tname)),
     ]
     if multi:
-        jobs.append(("pareto_front.png", lambda: ov.plot_pareto_front(study, target_names=["val_accuracy", "second"])))
+        jobs.append(("pareto_front.png", lambda: ov.plot_pareto_front(study, target_names=study.user_attrs.get("objectives", ["val_accuracy", "second"]))))
     else:
         jobs.append(("optuna_intermediate.png", lambda: ov.plot_intermediate_values(study)))
     for name, draw in jobs:
