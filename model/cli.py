@@ -21,10 +21,10 @@ from model.train import TrainConfig, build_run, fit, setup, test_metrics, to_dev
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # dataclass flags state their own defaults in their help (add_dataclass_args)
+    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__)
     p.add_argument("--name", default=None, help="run folder name (default: a timestamp)")
-    p.add_argument("--results-dir", default="results", help="where results/runs/<name>/ goes")
+    p.add_argument("--results-dir", default="results", help="where results/runs/<name>/ goes (default: results)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dataclass_args(p, TrainConfig, "hyperparameters")
     add_dataclass_args(p, DataConfig, "data")

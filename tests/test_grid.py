@@ -149,14 +149,17 @@ def test_report_redraws_without_ray(finished, tmp_path):
 
 
 def test_default_grid_points_cover_the_seed_study():
-    # Rule: the default grid is 48 distinct points in a seeded shuffled order, includes the seed's best
-    # (lr 0.1, batch 16), and its hidden_sizes (sent to Ray as "512-256") train the listed widths.
-    from tuning.space import apply_params, grid_points, load_space
+    # Rule: the default grid is 48 distinct points, the seed's best (lr 0.1, batch 16) first and the
+    # rest ever farther from it (ties in a seeded order), and its hidden_sizes (sent to Ray as
+    # "512-256") train the listed widths.
+    from tuning.space import apply_params, distance_to_seed_best, grid_points, load_space
 
     space = load_space("grid")
     points = grid_points(space, seed=0)
     assert len(points) == 48 and len({tuple(sorted(p.items())) for p in points}) == 48
     assert points == grid_points(space, seed=0) and points != grid_points(space, seed=1)
-    assert any(p["lr"] == 0.1 and p["batch_size"] == 16 for p in points)
+    assert points[0]["lr"] == 0.1 and points[0]["batch_size"] == 16
+    d = [distance_to_seed_best(p) for p in points]
+    assert d == sorted(d) and d[0] == 0 < d[-1]
     widths = {tuple(apply_params(space.base_config(), p).hidden_sizes) for p in points}
     assert widths == {(256,), (512, 256)}

@@ -116,3 +116,26 @@ def test_multi_objective_writes_pareto_front(ray_session, tmp_path):
     assert (trials["status"] == "completed").all()  # no early stopping in a Pareto search
     assert len(load_study(tmp_path / "m").directions) == 2
     assert json.loads((tmp_path / "m" / "best.json").read_text())["search"] == "optuna"
+
+
+def test_resume_adds_trials_to_a_finished_study(ray_session, tmp_path):
+    # Rule: --resume --trials N on a finished study of M < N trials runs only the N - M missing ones:
+    # the first M rows keep their epochs untouched, no configuration repeats, study.db agrees.
+    space = write_space(tmp_path / "s.yaml", {"lr": {"distribution": "loguniform", "low": 0.01, "high": 0.2}},
+                        epochs=1, batch_size=64)
+    args = ["--space", str(space), "--results-dir", str(tmp_path), "--name", "x", "--sampler", "random",
+            "--scheduler", "fifo", *SMALL]
+    assert optuna_main([*args, "--trials", "3"]) == 0
+    first = pd.read_csv(tmp_path / "x" / "epochs.csv")
+    assert optuna_main([*args, "--trials", "5", "--resume"]) == 0
+    trials = pd.read_csv(tmp_path / "x" / "trials.csv")
+    epochs = pd.read_csv(tmp_path / "x" / "epochs.csv")
+    assert len(trials) == 5 and trials["trial_id"].is_unique and trials["lr"].is_unique
+    kept = epochs[epochs["trial_id"].isin(first["trial_id"])].sort_values("trial_id", ignore_index=True)
+    assert kept["timestamp"].tolist() == first.sort_values("trial_id", ignore_index=True)["timestamp"].tolist()
+    study = load_study(tmp_path / "x")
+    assert len(study.trials) == 5 and {t.user_attrs[RAY_ID] for t in study.trials} == set(trials["trial_id"])
+    assert (tmp_path / "x" / "tune-2").is_dir()  # the added trials are a second Ray experiment
+    # and a third call with the same --trials has nothing left to add
+    assert optuna_main([*args, "--trials", "5", "--resume"]) == 0
+    assert len(pd.read_csv(tmp_path / "x" / "trials.csv")) == 5 and not (tmp_path / "x" / "tune-3").exists()

@@ -21,7 +21,8 @@ from data.cli import add_dataclass_args, from_args
 from data.errors import InputError
 from data.mnist import DataConfig, load_splits
 from tuning.results import best_trial, tables, write_best, write_tables
-from tuning.runner import EXPERIMENT, SearchConfig, build_tuner, init_ray, quiet_ray_env, storage_dir
+from tuning.runner import (EXPERIMENT, SearchConfig, build_tuner, experiments, finished_results, init_ray,
+                           quiet_ray_env, storage_dir)
 from tuning.space import SearchSpace, apply_params, load_space
 
 
@@ -52,6 +53,11 @@ class TrialBar:
         if acc is not None and not math.isnan(acc) and not acc <= self.best:
             self.best = acc
             self._bar().set_postfix_str(f"best val acc {100 * acc:.2f}%")
+
+    def set_done(self, n: int) -> None:
+        bar = self._bar()
+        bar.n = n
+        bar.refresh()
 
     def on_end(self) -> None:
         self._bar().update(1)
@@ -99,8 +105,12 @@ def prepare_folder(cfg: SearchConfig, kind: str) -> Path:
 def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParser,
                make_search: Callable[[SearchConfig, SearchSpace, Any, Path, argparse.Namespace], dict],
                after: Callable[["Finished"], None] | None = None,
-               defaults: SearchConfig | None = None) -> int:
-    """Parse flags, run the search, write tables, retrain the best, print the summary."""
+               defaults: SearchConfig | None = None, extendable: bool = False) -> int:
+    """Parse flags, run the search, write tables, retrain the best, print the summary.
+
+    With --resume the interrupted Ray experiment is finished first; a search that is `extendable`
+    (Optuna's, counted in trials) then gets the trials still missing from --trials in a new one.
+    """
     args = parser.parse_args(argv)
     defaults = defaults or SearchConfig(space=kind)
     cfg = from_args(type(defaults), args, base=defaults).validate()
@@ -115,33 +125,52 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     quiet_ray_env(cfg.ray_output)
     init_ray(cfg)
     search = make_search(cfg, space, base, out, args)
-    write_json(out / "search.json", {"kind": kind, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
-                                     "space": {"path": space.path, "fixed": space.fixed, "params": space.names},
-                                     "base_config": base.to_dict()})
-    bar = TrialBar(search.pop("total"))
-    tuner = build_tuner(cfg, out, splits, base, callbacks=[as_callback(bar)], **search)
-    print(f"{kind} search '{out.name}': {bar.total} trials of up to {base.epochs} epochs, "
+    info = {"kind": kind, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
+            "space": {"path": space.path, "fixed": space.fixed, "params": space.names}, "base_config": base.to_dict()}
+    write_json(out / "search.json", info)
+    total = search.pop("total")
+    bar = TrialBar(total)
+    earlier = experiments(cfg, out) if cfg.resume else []
+    if cfg.resume and not earlier:
+        raise InputError(f"--resume: nothing to resume in {out} (no interrupted search of that --name)")
+    results = [r for path in earlier[:-1] for r in finished_results(path)]  # earlier top-ups, all finished
+    tuner = build_tuner(cfg, out, splits, base, restore=earlier[-1] if earlier else None,
+                        callbacks=[as_callback(bar)], **search)
+    print(f"{kind} search '{out.name}': {total} trials of up to {base.epochs} epochs, "
           f"scheduler {cfg.scheduler if search.get('scheduler', 'default') == 'default' else 'none'}, "
           f"{cfg.cpus_per_trial:g} CPU / {cfg.gpus_per_trial:g} GPU per trial, data {splits.sizes()}")
+    fit_start = time.perf_counter()
     try:
-        grid = tuner.fit()
+        results += list(tuner.fit())
+        left = total - len(results)
+        if extendable and cfg.resume and left > 0:  # a finished study asked for more: a new experiment adds them
+            bar.set_done(len(results))
+            more = make_search(dataclasses.replace(cfg, trials=left), space, base, out, args)
+            more.pop("total")
+            name = f"{EXPERIMENT}-{len(earlier) + 1}"
+            print(f"adding {left} trial(s) to the {len(results)} already run (Ray experiment {name}/)")
+            tuner = build_tuner(cfg, out, splits, base, experiment=name, callbacks=[as_callback(bar)], **more)
+            results += list(tuner.fit())
     finally:
         bar.close()
-    trials, epochs = tables(grid, base.epochs)
+    fit_s = time.perf_counter() - fit_start
+    trials, epochs = tables(results, base.epochs)
     write_tables(out, trials, epochs)
     search_s = time.perf_counter() - t0
     if after is not None:
-        after(Finished(out, cfg, dcfg, base, grid, trials))
+        after(Finished(out, cfg, dcfg, base, results, trials))
     best = best_trial(trials)
     if best is None:
         print(f"no trial finished without diverging or failing; tables in {out}/")
         return 1
-    best_cfg = apply_params(base, params_of(grid, best["trial_id"]))
+    best_cfg = apply_params(base, params_of(results, best["trial_id"]))
     best_cfg = dataclasses.replace(best_cfg, epochs=int(best["epochs_run"]))
     write_best(out, best, best_cfg.to_dict(), kind, out.name)
     if cfg.retrain:
         retrain(out, best_cfg, dcfg, cfg)
-    finish(out, cfg, search_s, time.perf_counter() - t0)
+    info["wall_s"] = {"fit": fit_s, "search": search_s, "all": time.perf_counter() - t0}
+    write_json(out / "search.json", info)
+    finish(out, cfg, info["wall_s"])
     return 0
 
 
@@ -153,12 +182,12 @@ class Finished:
     cfg: SearchConfig
     data: DataConfig
     base: Any
-    grid: Any
+    results: list  # Ray `Result`s of every experiment of the search
     trials: Any
 
 
-def params_of(grid: Any, trial_id: str) -> dict:
-    for r in grid:
+def params_of(results: Any, trial_id: str) -> dict:
+    for r in results:
         if str((r.metrics or {}).get("trial_id")) == trial_id:
             return dict(r.config)
     raise RuntimeError(f"trial {trial_id} not in the ResultGrid")
@@ -183,14 +212,15 @@ def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, suffi
     return report
 
 
-def finish(out: Path, cfg: SearchConfig, search_s: float, total_s: float) -> None:
+def finish(out: Path, cfg: SearchConfig, wall: dict[str, float]) -> None:
     from tuning.report import load_tables, redraw, summary_text
 
     t = load_tables(out)
     paths = redraw(out, t)
     print(summary_text(t))
-    print(f"\nwall time: search {search_s:.0f} s, all {total_s:.0f} s")
+    print(f"\nwall time: Ray Tune {wall['fit']:.0f} s, search {wall['search']:.0f} s (with data and tables), "
+          f"all {wall['all']:.0f} s")
     print(f"wrote {out}/: trials.csv trials.parquet epochs.csv best.json"
           + (" test_report.json model.pt" if (out / "test_report.json").exists() else "")
           + f" plots/ ({len(paths)} plots)")
-    print(f"TensorBoard: tensorboard --logdir {storage_dir(cfg, out) / EXPERIMENT}")
+    print(f"TensorBoard: tensorboard --logdir {storage_dir(cfg, out)}")

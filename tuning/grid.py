@@ -15,7 +15,7 @@ from tuning.space import SearchSpace, grid_points
 
 
 def grid_search(cfg: SearchConfig, space: SearchSpace, base, out: Path, args: argparse.Namespace) -> dict:
-    """Every grid point once, in a seeded shuffled order (see grid_points)."""
+    """Every grid point once, those nearest the seed's best first (see grid_points)."""
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 

@@ -19,11 +19,10 @@ from data.cli import run_cli
 from data.errors import InputError
 from tuning.cli import Finished, make_parser, params_of, retrain, run_search
 from tuning.runner import METRIC, SearchConfig
-from tuning.space import DefineByRun, SearchSpace, apply_params
+from tuning.space import SEED_BEST, DefineByRun, SearchSpace, apply_params
 from tuning.searcher import StudySearch
 from tuning.study import fail_orphans, load_study, make_sampler, pareto_table, storage_url
 
-WARM_START = {"lr": 0.1, "batch_size": 16}  # the seed's best configuration, evaluated first
 SECOND_OBJECTIVE = {"params": ("params", "min"), "latency": ("latency_ms", "min")}
 
 
@@ -74,10 +73,12 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base, out: Path, args: 
     metrics, modes = metrics_and_modes(cfg)
     multi = len(metrics) > 1
     points = [w for w in [_warm_start(space)] if w] if cfg.warm_start and not cfg.resume else None
+    stored = load_study(out)  # adding trials to a finished study: seed past its trials, or a random
+    seed = cfg.seed + (len(stored.trials) if stored else 0)  # sampler would repeat its first suggestions
     searcher = StudySearch(
         space=DefineByRun(space), metric=metrics if multi else metrics[0], mode=modes if multi else modes[0],
-        points_to_evaluate=points, sampler=make_sampler(cfg.sampler, cfg.seed, multi),
-        study_name=out.name, storage=optuna.storages.RDBStorage(storage_url(out)), seed=cfg.seed,
+        points_to_evaluate=points, sampler=make_sampler(cfg.sampler, seed, multi),
+        study_name=out.name, storage=optuna.storages.RDBStorage(storage_url(out)), seed=seed,
         max_epochs=base.epochs,
     )
     searcher._ot_study.set_user_attr("objectives", metrics)
@@ -97,7 +98,7 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base, out: Path, args: 
 def _warm_start(space: SearchSpace) -> dict:
     """The seed's best, restricted to parameters the space searches (and values it allows)."""
     point = {}
-    for k, v in WARM_START.items():
+    for k, v in SEED_BEST.items():
         p = space.params.get(k)
         if p is None:
             continue
@@ -125,7 +126,7 @@ def after_search(f: Finished) -> None:
     near = table[table[METRIC] >= table[METRIC].iloc[0] - 0.003]
     small = near.sort_values(metrics[1]).iloc[0]
     if cfg.retrain and small["ray_trial_id"] != table["ray_trial_id"].iloc[0]:
-        small_cfg = apply_params(f.base, params_of(f.grid, small["ray_trial_id"]))
+        small_cfg = apply_params(f.base, params_of(f.results, small["ray_trial_id"]))
         retrain(f.out, small_cfg, f.data, cfg, suffix="_small")
     print(f"Pareto front: {len(table)} trials (pareto.csv); smallest within 0.3 points: "
           f"trial {small['ray_trial_id']} ({metrics[1]} {small[metrics[1]]:.4g}, val {100 * small[METRIC]:.2f} %)")
@@ -134,7 +135,7 @@ def after_search(f: Finished) -> None:
 def main(argv: list[str] | None = None) -> int:
     defaults = OptunaConfig()
     return run_search("optuna", argv, make_parser("python -m tuning.optuna", __doc__, OptunaConfig), optuna_search,
-                      after=after_search, defaults=defaults)
+                      after=after_search, defaults=defaults, extendable=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,8 @@ class SearchConfig:
     seed: int = 0
     """Seeds trials, the split and the searcher."""
     resume: bool = False
-    """Continue an interrupted search of the same --name (finished trials are not rerun)."""
+    """Continue the search of the same --name: an interrupted one finishes (finished trials are not
+    rerun); a finished Optuna study grows to --trials."""
     overwrite: bool = False
     """Delete an existing results/<name>/ first instead of refusing."""
     retrain: bool = True
@@ -142,20 +144,33 @@ def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig):
                                resources)
 
 
-def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig, *, param_space: dict | None = None,
-                search_alg: Any = None, num_samples: int = 1, callbacks: list | None = None,
-                metric: str | list[str] | None = METRIC, mode: str | list[str] | None = MODE, scheduler: Any = "default",
-                time_budget_s: float | None = None):
-    """A new Tuner, or (with --resume) the interrupted one restored from its storage."""
+def experiments(cfg: SearchConfig, out: Path) -> list[Path]:
+    """This search's Ray experiment folders, oldest first: tune/, then tune-2/, ... (one per top-up)."""
+    root = storage_dir(cfg, out)
+    found = [p for p in root.glob(f"{EXPERIMENT}*") if p.is_dir() and re.fullmatch(rf"{EXPERIMENT}(-\d+)?", p.name)]
+    return sorted(found, key=lambda p: int(p.name.partition("-")[2] or 1))
+
+
+def finished_results(path: Path) -> list:
+    """The results of an earlier, finished experiment, read from its folder (nothing is run)."""
+    from ray.tune import ExperimentAnalysis, ResultGrid
+
+    return list(ResultGrid(ExperimentAnalysis(str(path))))
+
+
+def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig, *, restore: Path | None = None,
+                experiment: str = EXPERIMENT, param_space: dict | None = None, search_alg: Any = None,
+                num_samples: int = 1, callbacks: list | None = None, metric: str | list[str] | None = METRIC,
+                mode: str | list[str] | None = MODE, scheduler: Any = "default", time_budget_s: float | None = None):
+    """A new Tuner writing to <storage>/<experiment>, or the interrupted one at `restore`."""
     from ray import tune
 
     trainable = make_trainable(cfg, splits, base)
-    path = storage_dir(cfg, out) / EXPERIMENT
-    if cfg.resume:
-        if not tune.Tuner.can_restore(str(path)):
-            raise InputError(f"--resume: nothing to resume in {path} (no interrupted search of that --name)")
-        log.info("restoring %s", path)
-        return tune.Tuner.restore(str(path), trainable=trainable, param_space=param_space,
+    if restore is not None:
+        if not tune.Tuner.can_restore(str(restore)):
+            raise InputError(f"--resume: nothing to resume in {restore} (no interrupted search of that --name)")
+        log.info("restoring %s", restore)
+        return tune.Tuner.restore(str(restore), trainable=trainable, param_space=param_space,
                                   resume_unfinished=True, resume_errored=True, restart_errored=False)
     tune_config = tune.TuneConfig(
         metric=metric, mode=mode, search_alg=search_alg, num_samples=num_samples,
@@ -165,7 +180,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         reuse_actors=True,  # ~0.06 s per trial instead of ~2 s for a fresh worker
     )
     run_config = tune.RunConfig(
-        name=EXPERIMENT, storage_path=str(storage_dir(cfg, out)), verbose=1 if cfg.ray_output else 0,
+        name=experiment, storage_path=str(storage_dir(cfg, out)), verbose=1 if cfg.ray_output else 0,
         callbacks=callbacks,
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # see quiet_ray_env
