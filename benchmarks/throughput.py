@@ -12,11 +12,14 @@ and loop buy per epoch:
     model.train.train_epoch (seeded randperm, batches by slicing).
 
 Our GFLOP/s is set against a float32 GEMM peak measured in the same process and thread count.
+(c) ours with precision=bf16 (bf16 autocast of the forward pass), reported as its own column
+    and as a ratio to (b), its float32 baseline in the same process.
 Run: python -m benchmarks.throughput [--batch-sizes 16 64 256 1024] [--samples 12000] [--json PATH]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -111,7 +114,7 @@ def best_rate(fn: Callable[[], int], repeats: int) -> float:
 
 
 def bench(splits: Splits, batch: int, samples: int, seed_cap: int, repeats: int, threads: int) -> dict:
-    cfg = TrainConfig(batch_size=batch, threads=threads, device="cpu")
+    cfg = TrainConfig(batch_size=batch, threads=threads, device="cpu", precision="fp32")
     device = setup(cfg)
     data = to_device(splits, device)
     x, y = data.train_x[:samples], data.train_y[:samples]
@@ -125,6 +128,16 @@ def bench(splits: Splits, batch: int, samples: int, seed_cap: int, repeats: int,
         return len(y)
 
     ours_rate = best_rate(ours, repeats)
+    bf_cfg = dataclasses.replace(cfg, precision="bf16")
+    bf_run = build_run(bf_cfg, len(y), device)
+    train_epoch(build_run(bf_cfg, k, device), x[:k], y[:k], data.background)
+
+    def ours_bf16() -> int:
+        train_epoch(bf_run, x, y, data.background)
+        bf_run.epoch += 1
+        return len(y)
+
+    bf16_rate = best_rate(ours_bf16, repeats)
 
     m, s = splits.mean, splits.std
     n_seed = min(samples, seed_cap)
@@ -135,7 +148,8 @@ def bench(splits: Splits, batch: int, samples: int, seed_cap: int, repeats: int,
 
     gflops = ours_rate * flops_per_sample(cfg) / 1e9
     return {"batch": batch, "seed_samples": n_seed, "ours_samples": len(y), "seed_sps": seed_rate,
-            "ours_sps": ours_rate, "ratio": ours_rate / seed_rate, "ours_gflops": gflops}
+            "ours_sps": ours_rate, "ratio": ours_rate / seed_rate, "ours_gflops": gflops,
+            "bf16_sps": bf16_rate, "bf16_over_fp32": bf16_rate / ours_rate}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,11 +183,12 @@ def main(argv: list[str] | None = None) -> None:
           f"MLP 784-{'-'.join(map(str, cfg.hidden_sizes))}-10 (LayerNorm, dropout {cfg.dropout}), "
           f"{flops_per_sample(cfg) / 1e6:.2f} MFLOP/sample; best of {a.repeats} epochs; "
           f"ours on {samples} images, seed on {min(samples, a.seed_samples)} (samples/s is what is compared).\n")
-    print("| batch | seed samples/s | ours samples/s | ratio | ours GFLOP/s | % of peak |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| batch | seed samples/s | ours samples/s | ratio | ours GFLOP/s | % of peak | ours bf16 samples/s "
+          "| bf16 / fp32 |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['batch']} | {r['seed_sps']:,.0f} | {r['ours_sps']:,.0f} | {r['ratio']:.1f}x "
-              f"| {r['ours_gflops']:.1f} | {r['pct_peak']:.0f} % |")
+              f"| {r['ours_gflops']:.1f} | {r['pct_peak']:.0f} % | {r['bf16_sps']:,.0f} | {r['bf16_over_fp32']:.2f}x |")
     print(f"\nGEMM peak (float32 torch.matmul 1024/2048, {a.threads} thread(s)): {peak:.1f} GFLOP/s"
           f" (1-min load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after)")
     if a.json:

@@ -152,3 +152,31 @@ def test_latency_is_measured_per_batch_of_1000():
     small = latency_ms(MLP(MLPConfig(hidden_sizes=[16])), torch.device("cpu"))
     big = latency_ms(MLP(MLPConfig(hidden_sizes=[2048, 2048])), torch.device("cpu"))
     assert 0 < small < big
+
+
+def test_bf16_precision_learns_like_fp32_and_keeps_fp32_weights(small_splits):
+    # Rule: precision bf16 autocasts each forward pass only: the run learns as well as fp32 (within
+    # 2 points after 3 epochs; one autocast context around all steps would freeze step 0's weights),
+    # and weights and optimiser state stay float32.
+    data = to_device(small_splits, "cpu")
+    acc = {}
+    for precision in ("fp32", "bf16"):
+        cfg = small_cfg(epochs=3, precision=precision)
+        setup(cfg)
+        run = build_run(cfg, len(data.train_y), torch.device("cpu"))
+        acc[precision] = fit(run, data)[-1]["val_accuracy"]
+        assert run.amp == (torch.bfloat16 if precision == "bf16" else None)
+        assert all(p.dtype == torch.float32 for p in run.model.parameters())
+    assert acc["fp32"] > 0.8 and abs(acc["bf16"] - acc["fp32"]) < 0.02, acc
+
+
+def test_precision_auto_follows_the_hardware():
+    # Rule: 'auto' gives bf16 exactly when the CPU multiplies bf16 natively; fp32/bf16 are as asked.
+    from model.train import autocast_dtype
+
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native else None)
+    assert autocast_dtype("fp32", cpu) is None and autocast_dtype("bf16", cpu) == torch.bfloat16
+    with pytest.raises(InputError, match="--precision"):
+        small_cfg(precision="fp16").validate()
