@@ -41,7 +41,7 @@ class OptunaConfig(SearchConfig):
     grace_period: int = 3
     """Epochs every trial gets before ASHA may stop it (augmented trials start slower)."""
     reduction_factor: float = 4
-    """ASHA keeps the top 1/reduction_factor at each rung: 4 (rungs 3, 12, 48) because TPE's later
+    """ASHA keeps the top 1/reduction_factor at each rung: 4 (rungs 3, 12, 48), because TPE's later
     trials are better than its first, and asynchronous ASHA promotes most of a rising sequence."""
     warm_start: bool = True
     """Evaluate the seed's best configuration (lr 0.1, batch 16) as trial 0."""

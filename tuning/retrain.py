@@ -72,6 +72,7 @@ def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], t
                        "per_seed": [float(x) for x in v]}
     report = {
         "config": dataclasses.asdict(cfg), "epochs": cfg.epochs, "seeds": list(seeds),
+        "device": str(device), "autocast": str(first[0].amp).removeprefix("torch.") if first[0].amp else "fp32",
         "train_images": int(len(splits.train_y)), "test_images": int(len(splits.test_y)),
         "test_accuracy": stats(acc), "test_loss": stats(loss),
         "per_class_accuracy": per_seed[0]["per_class_accuracy"], "confusion_matrix": per_seed[0]["confusion_matrix"],
