@@ -164,3 +164,12 @@ def test_default_grid_points_cover_the_seed_study():
     assert d == sorted(d) and d[0] == 0 < d[-1]
     widths = {tuple(apply_params(space.base_config(), p).hidden_sizes) for p in points}
     assert widths == {(256,), (512, 256)}
+
+
+def test_search_json_records_settings_and_wall_times(finished):
+    # Rule: search.json keeps the flags the search ran with and its wall times, nested
+    # (Ray Tune's fit <= the search with data and tables <= all, retrain included).
+    info = json.loads((finished / "search.json").read_text())
+    assert info["kind"] == "grid" and info["search"]["retrain_seeds"] == 2
+    w = info["wall_s"]
+    assert 0 < w["fit"] <= w["search"] <= w["all"]
