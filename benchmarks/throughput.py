@@ -113,31 +113,28 @@ def best_rate(fn: Callable[[], int], repeats: int) -> float:
     return best
 
 
+def loop_rate(cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor, background: float, repeats: int) -> float:
+    """Samples/s of our train_epoch for `cfg`, after a short untimed warm-up epoch (thread pool, allocator)."""
+    device = x.device
+    k = min(len(y), 4 * cfg.batch_size)
+    train_epoch(build_run(cfg, k, device), x[:k], y[:k], background)
+    run = build_run(cfg, len(y), device)
+
+    def ours() -> int:
+        train_epoch(run, x, y, background)
+        run.epoch += 1
+        return len(y)
+
+    return best_rate(ours, repeats)
+
+
 def bench(splits: Splits, batch: int, samples: int, seed_cap: int, repeats: int, threads: int) -> dict:
     cfg = TrainConfig(batch_size=batch, threads=threads, device="cpu", precision="fp32")
     device = setup(cfg)
     data = to_device(splits, device)
     x, y = data.train_x[:samples], data.train_y[:samples]
-    run = build_run(cfg, len(y), device)
-    k = min(len(y), 4 * batch)  # a short warm-up epoch so thread-pool/allocator start-up is not timed
-    train_epoch(build_run(cfg, k, device), x[:k], y[:k], data.background)
-
-    def ours() -> int:
-        train_epoch(run, x, y, data.background)
-        run.epoch += 1
-        return len(y)
-
-    ours_rate = best_rate(ours, repeats)
-    bf_cfg = dataclasses.replace(cfg, precision="bf16")
-    bf_run = build_run(bf_cfg, len(y), device)
-    train_epoch(build_run(bf_cfg, k, device), x[:k], y[:k], data.background)
-
-    def ours_bf16() -> int:
-        train_epoch(bf_run, x, y, data.background)
-        bf_run.epoch += 1
-        return len(y)
-
-    bf16_rate = best_rate(ours_bf16, repeats)
+    ours_rate = loop_rate(cfg, x, y, data.background, repeats)
+    bf16_rate = loop_rate(dataclasses.replace(cfg, precision="bf16"), x, y, data.background, repeats)
 
     m, s = splits.mean, splits.std
     n_seed = min(samples, seed_cap)

@@ -6,6 +6,7 @@ runs one training (see model/cli.py).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -198,7 +199,7 @@ def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tens
     Autocast wraps each forward pass on its own: it caches the bf16 copies of the weights until
     its context exits, so one context around many steps would keep training step 0's weights.
     """
-    with torch.autocast(xb.device.type, dtype=run.amp or torch.bfloat16, enabled=run.amp is not None):
+    with torch.autocast(xb.device.type, dtype=run.amp) if run.amp else contextlib.nullcontext():
         logits = run.model(xb)
     loss = F.cross_entropy(logits.float(), yb)
     run.optimizer.zero_grad(set_to_none=True)

@@ -12,15 +12,10 @@ from typing import Any, Iterable
 import pandas as pd
 
 from data.atomic import atomic_write, write_json
-from tuning.space import DEPTH, WIDTH
+from tuning.space import DEPTH, WIDTH, scalar
 
 EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
                  "epoch_time_s", "diverged", "pid", "timestamp"]  # pid/timestamp: which worker ran it, when
-
-
-def _cell(v: Any) -> Any:
-    """Lists (hidden_sizes) become '512-256' so every table cell is a scalar."""
-    return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else v
 
 
 def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max_epochs: int,
@@ -39,7 +34,7 @@ def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max
     nan = math.nan
     col = lambda c, f: (float(getattr(epochs[c], f)()) if n and epochs[c].notna().any() else nan)  # noqa: E731
     return {
-        "trial_id": trial_id, "status": status, **{k: _cell(v) for k, v in config.items()},
+        "trial_id": trial_id, "status": status, **{k: scalar(v) for k, v in config.items()},
         "epochs_run": n,
         "val_accuracy_best": col("val_accuracy", "max"), "val_accuracy_last": float(last["val_accuracy"]) if n else nan,
         "val_loss_best": col("val_loss", "min"), "val_loss_last": float(last["val_loss"]) if n else nan,

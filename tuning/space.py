@@ -213,7 +213,7 @@ def grid_points(space: SearchSpace, seed: int) -> list[dict[str, Any]]:
         raise SpaceError(f"{space.path}: params.{missing[0]}: a grid search needs 'values'")
     names = list(space.params)
     # Ray reads a list inside a preset point as nested keys: lists (hidden_sizes) go as "512-256"
-    values = [[_scalar(v) for v in space.params[n].values] for n in names]
+    values = [[scalar(v) for v in space.params[n].values] for n in names]
     points = [dict(zip(names, combo)) for combo in itertools.product(*values)]
     random.Random(seed).shuffle(points)
     points.sort(key=distance_to_seed_best)  # a stable sort: the shuffle orders the ties
@@ -226,8 +226,9 @@ def distance_to_seed_best(point: dict[str, Any]) -> float:
                if isinstance(point.get(k), (int, float)) and point[k] > 0)
 
 
-def _scalar(v: Any) -> Any:
-    return "-".join(map(str, v)) if isinstance(v, list) else v
+def scalar(v: Any) -> Any:
+    """Lists (hidden_sizes) become '512-256': Ray's preset points, Optuna and table cells need scalars."""
+    return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else v
 
 
 class DefineByRun:
@@ -254,7 +255,7 @@ def _suggest_one(trial: Any, name: str, p: Param) -> Any:
     if d == "categorical":
         choices = p.choices or p.values
         # Optuna stores only scalars: lists (hidden_sizes) travel as "512-256" strings.
-        return trial.suggest_categorical(name, [_scalar(c) for c in choices])
+        return trial.suggest_categorical(name, [scalar(c) for c in choices])
     if d == "int":
         return trial.suggest_int(name, int(p.low), int(p.high), step=int(p.step or 1), log=bool(p.log))
     return trial.suggest_float(name, float(p.low), float(p.high), log=d == "loguniform" or bool(p.log))
