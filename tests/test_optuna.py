@@ -59,6 +59,16 @@ def test_warm_start_is_trial_zero(study_run):
     assert t0.number == 0 and t0.params["lr"] == 0.1 and t0.params["batch_size"] == 16
 
 
+def test_warm_start_keeps_only_what_the_space_allows():
+    # Rule: the warm start sets the seed's best values that the space can take: optuna_plain has
+    # no batch 16, so trial 0 there is lr 0.1 with the rest sampled.
+    from tuning.optuna import _warm_start
+    from tuning.space import load_space
+
+    assert _warm_start(load_space("optuna")) == {"lr": 0.1, "batch_size": 16}
+    assert _warm_start(load_space("optuna_plain")) == {"lr": 0.1}
+
+
 def test_conditional_widths_follow_depth(study_run):
     # Rule: a trial has width_i exactly for i <= n_layers, and trained that many hidden layers.
     study = load_study(study_run)

@@ -29,7 +29,7 @@ SECOND_OBJECTIVE = {"params": ("params", "min"), "latency": ("latency_ms", "min"
 @dataclass
 class OptunaConfig(SearchConfig):
     space: str = "optuna"
-    """Search-space YAML: a path, or a name in search_spaces/ (optuna, grid)."""
+    """Search-space YAML: a path, or a name in search_spaces/ (optuna; optuna_plain = without augmentation; grid)."""
     trials: int = 50
     """Trials in the study in all (--resume continues until there are this many)."""
     timeout: float | None = None

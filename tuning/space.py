@@ -8,6 +8,9 @@
       n_layers: {distribution: int, low: 1, high: 3}   # conditional depth (Optuna): with `width`,
       width: {distribution: int, low: 64, high: 1024, log: true}  # width_1..width_n per existing layer
 
+A file may start from another (`extends: optuna`): its `fixed` and `params` entries replace the
+base's by name, and a name it fixes is no longer searched (`fixed: {augment_shift: 0}`).
+
 Every mistake raises one SpaceError naming the file, the key and the value.
 """
 from __future__ import annotations
@@ -77,6 +80,13 @@ def resolve_space_path(name_or_path: str) -> Path:
 
 def load_space(name_or_path: str) -> SearchSpace:
     path = resolve_space_path(name_or_path)
+    return parse_space(_read_raw(path, []), str(path))
+
+
+def _read_raw(path: Path, chain: list[Path]) -> Any:
+    """The file's YAML, with the file it `extends` (recursively) merged underneath."""
+    if path.resolve() in chain:
+        raise SpaceError(f"{path}: extends: a loop ({' -> '.join(p.name for p in [*chain, path.resolve()])})")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -85,7 +95,28 @@ def load_space(name_or_path: str) -> SearchSpace:
         raise SpaceError(f"{path}:{where} not valid YAML ({getattr(e, 'problem', e)})") from None
     except OSError as e:
         raise SpaceError(f"{path}: cannot read ({e.strerror})") from None
-    return parse_space(raw, str(path))
+    if not isinstance(raw, dict) or "extends" not in raw:
+        return raw
+    raw = dict(raw)
+    parent_name = raw.pop("extends")
+    if not isinstance(parent_name, str):
+        raise SpaceError(f"{path}: extends: {parent_name!r}: give a space name or a path")
+    local = path.parent / parent_name
+    try:
+        parent_path = local if local.is_file() else resolve_space_path(parent_name)
+    except SpaceError:
+        raise SpaceError(f"{path}: extends: {parent_name}: no such space file") from None
+    base = _read_raw(parent_path, [*chain, path.resolve()])
+    parse_space(base, str(parent_path))  # a base is a whole space: its mistakes name its own file
+    for key in ("fixed", "params"):
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            raise SpaceError(f"{path}: {key}: expected a mapping, got {raw[key]!r}")
+    fixed = {**(base.get("fixed") or {}), **(raw.get("fixed") or {})}
+    params = {**(base.get("params") or {}), **(raw.get("params") or {})}
+    for name in raw.get("fixed") or {}:  # fixed here: no longer searched
+        for searched in (name, DEPTH, WIDTH) if name == "hidden_sizes" else (name,):
+            params.pop(searched, None)
+    return {**base, **raw, "fixed": fixed, "params": params}
 
 
 def parse_space(raw: Any, src: str) -> SearchSpace:
@@ -93,7 +124,7 @@ def parse_space(raw: Any, src: str) -> SearchSpace:
         raise SpaceError(f"{src}: expected a mapping with 'params' (and 'fixed'), got {type(raw).__name__}")
     unknown = set(raw) - {"fixed", "params", "description"}
     if unknown:
-        raise SpaceError(f"{src}: unknown key '{sorted(unknown)[0]}' (allowed: description, fixed, params)")
+        raise SpaceError(f"{src}: unknown key '{sorted(unknown)[0]}' (allowed: description, extends, fixed, params)")
     fixed, params = raw.get("fixed") or {}, raw.get("params")
     if not isinstance(fixed, dict):
         raise SpaceError(f"{src}: fixed: expected a mapping, got {fixed!r}")

@@ -87,6 +87,9 @@ def optuna_figures(study: optuna.Study) -> list[tuple[str, Any]]:
                 warnings.simplefilter("ignore")
                 ax = draw()
             fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+            legend = ax.get_legend() if hasattr(ax, "get_legend") else None
+            if legend is not None and len(legend.legend_handles) > 10:  # a legend per trial outgrows the figure
+                legend.remove()
             plots.append((name, fig))
         except Exception as e:  # noqa: BLE001 — e.g. importances need >= 2 complete trials
             log.info("skipped %s: %s", name, e)
