@@ -108,6 +108,7 @@ def test_asha_stops_weak_trials_and_records_divergence(ray_session, tmp_path):
     ("fixed: {epochs: 0}\nparams: {lr: {values: [0.1]}}", "fixed.epochs: 0"),
     ("params: [lr]", "params: expected a non-empty mapping"),
     ("paramz: {}", "unknown key 'paramz'"),
+    ("fixed: {n_layers: 2}\nparams: {lr: {values: [0.1]}}", "fixed.n_layers: 2: fix hidden_sizes"),
     ("params: {lr: {values: [0.1]}\n", "not valid YAML"),
 ])
 def test_bad_space_file_is_one_line_naming_file_and_key(tmp_path, yaml_text, needle):

@@ -131,6 +131,8 @@ def parse_space(raw: Any, src: str) -> SearchSpace:
     if not isinstance(params, dict) or not params:
         raise SpaceError(f"{src}: params: expected a non-empty mapping of parameters, got {params!r}")
     for k, v in fixed.items():
+        if k in (DEPTH, WIDTH):  # depth and width are searched forms of hidden_sizes
+            raise SpaceError(f"{src}: fixed.{k}: {v!r}: fix hidden_sizes (e.g. [512, 256]) instead")
         _check_value(src, f"fixed.{k}", k, v)
     space = SearchSpace(src, fixed=dict(fixed), description=str(raw.get("description", "")))
     for name, spec in params.items():
