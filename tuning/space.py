@@ -85,8 +85,9 @@ def load_space(name_or_path: str) -> SearchSpace:
 
 def _read_raw(path: Path, chain: list[Path]) -> Any:
     """The file's YAML, with the file it `extends` (recursively) merged underneath."""
-    if path.resolve() in chain:
-        raise SpaceError(f"{path}: extends: a loop ({' -> '.join(p.name for p in [*chain, path.resolve()])})")
+    here = path.resolve()
+    if here in chain:
+        raise SpaceError(f"{path}: extends: a loop ({' -> '.join(p.name for p in [*chain, here])})")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -106,7 +107,7 @@ def _read_raw(path: Path, chain: list[Path]) -> Any:
         parent_path = local if local.is_file() else resolve_space_path(parent_name)
     except SpaceError:
         raise SpaceError(f"{path}: extends: {parent_name}: no such space file") from None
-    base = _read_raw(parent_path, [*chain, path.resolve()])
+    base = _read_raw(parent_path, [*chain, here])
     parse_space(base, str(parent_path))  # a base is a whole space: its mistakes name its own file
     for key in ("fixed", "params"):
         if raw.get(key) is not None and not isinstance(raw[key], dict):
