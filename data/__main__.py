@@ -5,14 +5,38 @@ Writes results/data/samples.png (a grid of training digits) and results/data/cla
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
 
 from data.atomic import save_figure
 from data.cli import add_dataclass_args, from_args, run_cli
+from data.errors import DataError
 from data.mnist import DataConfig, load_splits
 from data.plots import class_distribution, sample_grid
+
+PICTURES = ("samples.png", "classes.png")
+
+
+def check_writable_dir(folder: Path, flag: str, value: str, files: tuple[str, ...] = ()) -> None:
+    """Fail before any work if `folder` (and `files` in it) cannot be created and written.
+
+    Walks up to the first existing ancestor: it must be a folder we may write in. Otherwise the
+    error would surface as a traceback after minutes of work, or leave half the outputs behind.
+    """
+    given = Path(value)
+    existing = folder
+    while not existing.exists() and existing.parent != existing:  # exists() is False under a file, too
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == given else f"{existing} "
+        raise DataError(f"{flag} {value}: {where}is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"{flag} {value}: {existing} is not writable")
+    for name in files:
+        if (folder / name).is_dir():
+            raise DataError(f"{flag} {value}: {folder / name} is a folder, expected a file")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results-dir", default="results", help="pictures go to <results-dir>/data/")
     add_dataclass_args(p, DataConfig, "data")
     args = p.parse_args(argv)
+    out = Path(args.results_dir) / "data"
+    check_writable_dir(out, "--results-dir", args.results_dir, PICTURES)
     splits = load_splits(from_args(DataConfig, args))
     parts = {"train": (splits.train_x, splits.train_y), "validation": (splits.val_x, splits.val_y),
              "test": (splits.test_x, splits.test_y)}
@@ -32,10 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     print("digit " + " ".join(f"{d:>6}" for d in range(10)))
     for name, c in counts.items():
         print(f"{name[:5]:<5} " + " ".join(f"{int(v):>6}" for v in c))
-    out = Path(args.results_dir) / "data"
-    save_figure(sample_grid(splits.train_x[:32].numpy(), splits.train_y[:32].numpy(),
-                            title="training samples"), out / "samples.png")
-    save_figure(class_distribution(counts), out / "classes.png")
+    draw = {"samples.png": lambda: sample_grid(splits.train_x[:32].numpy(), splits.train_y[:32].numpy(),
+                                               title="training samples"),
+            "classes.png": lambda: class_distribution(counts)}
+    for name in PICTURES:
+        try:
+            save_figure(draw[name](), out / name)
+        except OSError as e:  # checked above, but the disk can still fill up or change under us
+            raise DataError(f"--results-dir {args.results_dir}: cannot write {out / name}: {e.strerror or e}") from e
     print(f"wrote {out}/samples.png, {out}/classes.png")
     return 0
 

@@ -5,6 +5,7 @@ A crash mid-write never leaves a half-written table or report behind.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -27,7 +28,23 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    return atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=_default) + "\n"))
+    """Strict JSON: NaN and infinities become null (strict readers reject a bare NaN)."""
+    text = json.dumps(strict(obj), indent=2, allow_nan=False)
+    return atomic_write(path, lambda p: p.write_text(text + "\n"))
+
+
+def strict(o: Any) -> Any:
+    """`o` as plain JSON values: arrays/tensors as lists, paths as strings, non-finite floats as None."""
+    if isinstance(o, dict):
+        return {str(k): strict(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [strict(v) for v in o]
+    if isinstance(o, float) or (hasattr(o, "dtype") and getattr(o, "ndim", 1) == 0 and hasattr(o, "item")):
+        v = o.item() if hasattr(o, "item") else o
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+    if o is None or isinstance(o, (str, int, bool)):
+        return o
+    return strict(_default(o))
 
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:

@@ -15,6 +15,7 @@ import textwrap
 import typing
 from typing import Any, Callable, Literal
 
+from common.interrupts import Interrupted
 from data.errors import InputError
 
 
@@ -65,13 +66,16 @@ def from_args(cls: type, args: argparse.Namespace, base: Any = None, **extra: An
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
-    """Run a CLI's main: bad input prints one line and exits 2, Ctrl-C exits 130, no traceback."""
+    """Run a CLI's main: bad input prints one line and exits 2, Ctrl-C 130, SIGTERM 143, no traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         code = main(argv)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as e:
+        print(f"interrupted ({e})", file=sys.stderr)
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import torch
 from tqdm import tqdm
 
+from common.folders import check_name, check_writable, inspect, lock
 from data.atomic import save_figure, write_json
 from data.cli import add_dataclass_args, from_args
 from data.errors import InputError
@@ -38,15 +41,22 @@ def epoch_line(m: dict, epochs: int) -> str:
 
 
 def run_folder(results_dir: str, name: str | None) -> Path:
-    name = name or datetime.now().strftime("%Y%m%d-%H%M%S")
+    """results/runs/<name>, checked (one name component, writable, not taken); nothing is created."""
+    name = datetime.now().strftime("%Y%m%d-%H%M%S") if name is None else check_name(name)
     out = Path(results_dir) / "runs" / name
-    if out.exists() and any(out.iterdir()):
+    check_writable(out.parent, "--results-dir")
+    if inspect(out, "metrics.json") != "new":
         raise InputError(f"--name {name}: {out} already holds a run; pick another name")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"--results-dir {results_dir}: cannot create {out}: {e.strerror}") from e
     return out
+
+
+def claim_run(out: Path) -> IO:
+    """Lock the run folder (creating it); a run that took it meanwhile is refused in one line."""
+    held = lock(out)
+    if inspect(out, "metrics.json") != "new":
+        held.close()
+        raise InputError(f"--name {out.name}: {out} already holds a run; pick another name")
+    return held
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     device = setup(cfg)
     t0 = time.perf_counter()
     splits = load_splits(dcfg)
+    held = claim_run(out)  # noqa: F841 — the lock is held until the process ends
     data = to_device(splits, device)
     run = build_run(cfg, len(data.train_y), device)
     print(f"data {splits.sizes()}, model {cfg.hidden_sizes} ({count_params(run.model):,} parameters), device {device}")
@@ -96,4 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     save_figure(sample_grid(splits.test_x[:n].numpy(), splits.test_y[:n].numpy(), pred[:n],
                             title="predicted / true (test)"), out / "predictions.png")
     print(f"wrote {out}/: metrics.json model.pt curves.png confusion.png predictions.png")
+    if history[-1]["diverged"]:
+        print(f"error: training diverged at epoch {history[-1]['epoch']} (non-finite loss); try a smaller --lr",
+              file=sys.stderr)
+        return 1
     return 0

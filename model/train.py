@@ -303,7 +303,7 @@ def fit(run: Run, data: DeviceData, on_epoch: EpochCallback | None = None,
         if on_epoch is not None and on_epoch(m, run) is False:
             break
         if m["diverged"]:
-            log.warning("training diverged at epoch %d (non-finite loss)", run.epoch)
+            log.info("training diverged at epoch %d (non-finite loss)", run.epoch)  # callers report it
             break
     return history
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import math
 import shutil
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -16,14 +19,21 @@ from typing import Any, Callable
 import torch
 from tqdm import tqdm
 
+from common.folders import Claim, clear, lock
+from common.interrupts import StopOnSignal
 from data.atomic import write_json
 from data.cli import add_dataclass_args, from_args
 from data.errors import InputError
 from data.mnist import DataConfig, load_splits
-from tuning.results import best_trial, tables, write_best, write_tables
-from tuning.runner import (EXPERIMENT, SearchConfig, build_tuner, experiments, finished_results, init_ray,
-                           quiet_ray_env, storage_dir)
+from tuning.limits import check_limits
+from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, check_experiment,
+                              check_storage, check_target, damaged_checkpoints, results_folder)
+from tuning.results import INTERRUPTED, best_trial, tables, write_best, write_tables
+from tuning.runner import (EXPERIMENT, SearchConfig, build_tuner, check_address, experiments, finished_results,
+                           init_ray, quiet_ray_env, storage_dir, unfinished_trials)
 from tuning.space import SearchSpace, apply_params, load_space
+
+log = logging.getLogger(__name__)
 
 
 def make_parser(prog: str, doc: str, config_cls: type[SearchConfig]) -> argparse.ArgumentParser:
@@ -83,33 +93,51 @@ def as_callback(bar: TrialBar):
     return _Cb()
 
 
-def prepare_folder(cfg: SearchConfig, kind: str) -> Path:
-    """results/<name>/: refuse to clobber an earlier search unless --resume or --overwrite."""
-    out = Path(cfg.results_dir) / (cfg.name or kind)
-    used = out.exists() and any(out.iterdir())
-    if used and not (cfg.resume or cfg.overwrite):
-        raise InputError(f"--name {out.name}: {out} already holds a search; add --resume to continue it "
-                         f"or --overwrite to replace it")
-    if cfg.overwrite and out.exists():
-        shutil.rmtree(out)
+def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any],
+                 check_resume: Callable[[Path], None] | None) -> tuple[Claim, list[Path], Any]:
+    """Check the folder and any state a resume needs, load the data, then lock (and clear) the folder.
+
+    Returns the claim, the earlier Ray experiments (on --resume) and what `load` returned. Nothing is
+    created or deleted before every check has passed and the data is loaded.
+    """
+    held = lock(out) if out.is_dir() else None  # an existing folder: a concurrent run is refused at once
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise InputError(f"--results-dir {cfg.results_dir}: cannot write {out} ({e.strerror})") from None
-    return out
+        check_target(out, kind, cfg.resume, cfg.overwrite)
+        if cfg.storage_path:
+            check_storage(Path(cfg.storage_path).expanduser(), out, cfg.overwrite)
+        earlier = experiments(cfg, out) if cfg.resume else []
+        if cfg.resume:
+            if not earlier:
+                raise InputError(f"--resume: nothing to resume in {out} (no interrupted search of that --name)")
+            check_experiment(earlier[-1])
+            if check_resume is not None:
+                check_resume(out)
+            for f in damaged_checkpoints(earlier[-1]):
+                log.warning("%s: damaged checkpoint; that trial restarts from epoch 0", f)
+        loaded = load()
+        if held is None:
+            held = lock(out)
+        fresh = check_target(out, kind, cfg.resume, cfg.overwrite) == "new"  # again, now that it is ours
+    except BaseException:
+        if held is not None:
+            held.close()
+        raise
+    if cfg.overwrite and not fresh:
+        clear(out)
+    return Claim(out, fresh or cfg.overwrite, held), earlier, loaded
 
 
 def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParser,
                make_search: Callable[[SearchConfig, SearchSpace, Any, Path, argparse.Namespace], dict],
                after: Callable[["Finished"], None] | None = None,
-               defaults: SearchConfig | None = None, extendable: bool = False) -> int:
+               defaults: SearchConfig | None = None, extendable: bool = False,
+               check_resume: Callable[[Path], None] | None = None) -> int:
     """Parse flags, run the search, write tables, retrain the best, print the summary.
 
     With --resume the interrupted Ray experiment is finished first; a search that is `extendable`
     (Optuna's, counted in trials) then gets the trials still missing from --trials in a new one.
+    Every input is checked before anything is written; SIGINT/SIGTERM leave partial tables marked
+    interrupted (exit 130/143) that --resume continues.
     """
     args = parser.parse_args(argv)
     defaults = defaults or SearchConfig(space=kind)
@@ -119,20 +147,31 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     threads = max(1, int(cfg.cpus_per_trial))
     base = space.base_config(**({"epochs": cfg.epochs} if cfg.epochs else {}), seed=cfg.seed, threads=threads)
     base.validate()
-    out = prepare_folder(cfg, kind)
+    check_limits(space, base, base.epochs)
+    out = results_folder(cfg.results_dir, kind if cfg.name is None else cfg.name)
+    if cfg.address:
+        check_address(cfg.address)
+    stop = StopOnSignal().install()
     t0 = time.perf_counter()
-    splits = load_splits(dcfg)  # read once here; trials get it through Ray's object store
-    quiet_ray_env(cfg.ray_output)
-    init_ray(cfg)
-    search = make_search(cfg, space, base, out, args)
-    info = {"kind": kind, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
+    # the data is read once here; trials get it through Ray's object store
+    claim, earlier, splits = claim_folder(cfg, kind, out, lambda: load_splits(dcfg), check_resume)
+    info = {"kind": kind, "state": STATE_RUNNING, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
             "space": {"path": space.path, "fixed": space.fixed, "params": space.names}, "base_config": base.to_dict()}
-    write_json(out / "search.json", info)
+    write_json(out / MARKER, info)
+    try:
+        quiet_ray_env(cfg.ray_output)
+        init_ray(cfg)
+        stop.install()  # ray.init put its own SIGTERM handler in place
+        search = make_search(cfg, space, base, out, args)
+    except InputError:
+        if claim.fresh:  # nothing ran: leave no folder behind for the next run to trip over
+            claim.release()
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     total = search.pop("total")
+    info["planned"] = total
+    write_json(out / MARKER, info)
     bar = TrialBar(total)
-    earlier = experiments(cfg, out) if cfg.resume else []
-    if cfg.resume and not earlier:
-        raise InputError(f"--resume: nothing to resume in {out} (no interrupted search of that --name)")
     results = [r for path in earlier[:-1] for r in finished_results(path)]  # earlier top-ups, all finished
     tuner = build_tuner(cfg, out, splits, base, restore=earlier[-1] if earlier else None,
                         callbacks=[as_callback(bar)], **search)
@@ -140,27 +179,38 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
           f"scheduler {cfg.scheduler if search.get('scheduler', 'default') == 'default' else 'none'}, "
           f"{cfg.cpus_per_trial:g} CPU / {cfg.gpus_per_trial:g} GPU per trial, data {splits.sizes()}")
     fit_start = time.perf_counter()
+    unfinished: set[str] = set()
     try:
-        results += list(tuner.fit())
+        with stop.tune_loop():
+            grid = tuner.fit()
+        results += list(grid)
         left = total - len(results)
-        if extendable and cfg.resume and left > 0:  # a finished study asked for more: a new experiment adds them
+        if stop.signum is None and extendable and cfg.resume and left > 0:  # a finished study asked for more
             bar.set_done(len(results))
             more = make_search(dataclasses.replace(cfg, trials=left), space, base, out, args)
             more.pop("total")
             name = f"{EXPERIMENT}-{len(earlier) + 1}"
             print(f"adding {left} trial(s) to the {len(results)} already run (Ray experiment {name}/)")
             tuner = build_tuner(cfg, out, splits, base, experiment=name, callbacks=[as_callback(bar)], **more)
-            results += list(tuner.fit())
+            with stop.tune_loop():
+                grid = tuner.fit()
+            results += list(grid)
+        if stop.signum is not None:
+            unfinished = unfinished_trials(Path(grid.experiment_path))
     finally:
         bar.close()
     fit_s = time.perf_counter() - fit_start
-    trials, epochs = tables(results, base.epochs)
+    trials, epochs = tables(results, base.epochs, unfinished)
     write_tables(out, trials, epochs)
     search_s = time.perf_counter() - t0
+    if stop.signum is not None:
+        return interrupted(out, info, trials, stop.signum)
     if after is not None:
         after(Finished(out, cfg, dcfg, base, results, trials))
     best = best_trial(trials)
     if best is None:
+        info["state"] = STATE_FINISHED
+        write_json(out / MARKER, info)
         print(f"no trial finished without diverging or failing; tables in {out}/")
         return 1
     best_cfg = apply_params(base, params_of(results, best["trial_id"]))
@@ -168,10 +218,22 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     write_best(out, best, best_cfg.to_dict(), kind, out.name)
     if cfg.retrain:
         retrain(out, best_cfg, dcfg, cfg)
+    info["state"] = STATE_FINISHED
     info["wall_s"] = {"fit": fit_s, "search": search_s, "all": time.perf_counter() - t0}
-    write_json(out / "search.json", info)
+    write_json(out / MARKER, info)
     finish(out, cfg, info["wall_s"])
     return 0
+
+
+def interrupted(out: Path, info: dict, trials: Any, signum: int) -> int:
+    """search.json says interrupted; no best.json or retrain; one line says how to go on."""
+    info["state"] = STATE_INTERRUPTED
+    info["signal"] = signal.Signals(signum).name
+    write_json(out / MARKER, info)
+    done = int((trials["status"] != INTERRUPTED).sum()) if len(trials) else 0
+    print(f"interrupted ({info['signal']}): {done} of {info['planned']} trials finished; partial tables in "
+          f"{out}/; run the same command with --resume to finish the search", file=sys.stderr)
+    return 128 + signum
 
 
 @dataclasses.dataclass

@@ -18,6 +18,7 @@ from data.atomic import atomic_write
 from data.cli import run_cli
 from data.errors import InputError
 from tuning.cli import Finished, make_parser, params_of, retrain, run_search
+from tuning.preflight import check_study_db
 from tuning.runner import METRIC, SearchConfig
 from tuning.space import SEED_BEST, DefineByRun, SearchSpace, apply_params
 from tuning.searcher import StudySearch
@@ -138,7 +139,8 @@ def after_search(f: Finished) -> None:
 def main(argv: list[str] | None = None) -> int:
     defaults = OptunaConfig()
     return run_search("optuna", argv, make_parser("python -m tuning.optuna", __doc__, OptunaConfig), optuna_search,
-                      after=after_search, defaults=defaults, extendable=True)
+                      after=after_search, defaults=defaults, extendable=True,
+                      check_resume=lambda out: check_study_db(out / "study.db"))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ never import matplotlib or torch: the tuner prints `summary_text` at the end of 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import textwrap
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from data.errors import InputError
+from tuning.tableio import one_line, read_json, read_table
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,10 @@ METRIC_COLUMNS = ("trial_id", "status", "epochs_run", "val_accuracy_best", "val_
 """The fixed non-hyperparameter columns of trials.csv; every other column is a hyperparameter."""
 REQUIRED_TRIAL_COLUMNS = ("trial_id", "status", "val_accuracy_best")
 REQUIRED_EPOCH_COLUMNS = ("trial_id", "epoch", "val_accuracy")
-STATUSES = ("completed", "stopped_early", "diverged", "error")
+STATUSES = ("completed", "stopped_early", "diverged", "interrupted", "error")
 FAILED = ("diverged", "error")
+INTERRUPTED = "interrupted"
+"""A trial the search's interrupt cut off: neither failed nor finished, so never ranked."""
 TEXT_COLUMNS = ("trial_id", "status", "node_id", "hidden_sizes", "optimizer", "schedule")
 """Read as strings: a one-layer hidden_sizes like "512" must not turn into an int."""
 
@@ -40,6 +42,7 @@ class Tables:
     epochs: pd.DataFrame
     best: dict | None = None
     test_report: dict | None = None
+    search_info: dict | None = None  # search.json: state ("running"/"interrupted"/"finished"), planned trials
 
     @property
     def name(self) -> str:
@@ -56,8 +59,8 @@ def hyperparameters(trials: pd.DataFrame) -> list[str]:
 
 
 def usable(trials: pd.DataFrame) -> pd.DataFrame:
-    """Trials with a finite best validation accuracy that neither diverged nor failed."""
-    ok = ~trials["status"].isin(FAILED) & np.isfinite(trials["val_accuracy_best"].astype(float))
+    """Trials with a finite best validation accuracy that neither diverged, failed nor were interrupted."""
+    ok = ~trials["status"].isin((*FAILED, INTERRUPTED)) & np.isfinite(trials["val_accuracy_best"].astype(float))
     return trials[ok]
 
 
@@ -66,52 +69,26 @@ def ranked(trials: pd.DataFrame) -> pd.DataFrame:
     return usable(trials).sort_values("val_accuracy_best", ascending=False, kind="stable")
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())
-
-
-def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS})
-    except (OSError, ValueError, UnicodeDecodeError) as e:  # pandas' parser errors are ValueErrors
-        raise InputError(f"{path}: unreadable table ({_one_line(e)})") from e
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    return df
-
-
-def _read_json(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: unreadable JSON ({_one_line(e)})") from e
-    if not isinstance(obj, dict):
-        raise InputError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
 def load_tables(folder: str | Path) -> Tables:
-    """Read trials.csv (required), epochs.csv, best.json and test_report.json of one search."""
+    """Read trials.csv (required), epochs.csv, best.json, test_report.json and search.json of one search."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such results folder")
     if not (folder / "trials.csv").is_file():
         raise InputError(f"{folder}: not a results folder (no trials.csv)")
-    trials = _read_csv(folder / "trials.csv", REQUIRED_TRIAL_COLUMNS)
+    trials = read_table(folder / "trials.csv", REQUIRED_TRIAL_COLUMNS, TEXT_COLUMNS)
     for c in METRIC_COLUMNS:  # partial tables still load; absent metrics read as NaN
         if c not in trials.columns:
             trials[c] = np.nan
         elif c not in TEXT_COLUMNS:
             trials[c] = pd.to_numeric(trials[c], errors="coerce")
     if (folder / "epochs.csv").is_file():
-        epochs = _read_csv(folder / "epochs.csv", REQUIRED_EPOCH_COLUMNS)
+        epochs = read_table(folder / "epochs.csv", REQUIRED_EPOCH_COLUMNS, TEXT_COLUMNS)
     else:
         log.warning("%s: no epochs.csv; learning curves are skipped", folder)
         epochs = pd.DataFrame({c: pd.Series(dtype=str if c == "trial_id" else float) for c in REQUIRED_EPOCH_COLUMNS})
-    return Tables(folder, trials, epochs, _read_json(folder / "best.json"), _read_json(folder / "test_report.json"))
+    return Tables(folder, trials, epochs, read_json(folder / "best.json"), read_json(folder / "test_report.json"),
+                  read_json(folder / "search.json"))
 
 
 def fmt_value(v: Any) -> str:
@@ -157,11 +134,20 @@ def trial_epochs(t: Tables) -> int:
     return int(n) if np.isfinite(n) else len(t.epochs)
 
 
+def interrupted_line(trials: pd.DataFrame, info: dict) -> str:
+    """'interrupted: N of M trials': N ran to their end (or were stopped, or failed), M were planned."""
+    n, planned = int((trials["status"] != INTERRUPTED).sum()), info.get("planned")
+    of = f" of {planned}" if isinstance(planned, int) and not isinstance(planned, bool) else ""
+    return f"interrupted: {n}{of} trials (run the search again with --resume to finish it)"
+
+
 def summary_text(tables: Tables, top: int = 5) -> str:
     """The compact report printed after every search: counts, top trials, best config, test, cost."""
     t, trials = tables, tables.trials
     search = (t.best or {}).get("search")
     lines = [f"search {t.name}{f' ({search})' if search else ''}: {len(trials)} trials: {status_counts(trials)}"]
+    if (t.search_info or {}).get("state") == INTERRUPTED:
+        lines.insert(0, interrupted_line(trials, t.search_info))
     table = top_table(trials, top)
     if len(table):
         lines += [f"top {len(table)} by best validation accuracy:", table.to_string(index=False)]
@@ -261,7 +247,7 @@ def load_model(t: Tables) -> Any:
     try:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except (RuntimeError, OSError, ValueError) as e:
-        raise InputError(f"{path}: does not load into the MLP of best.json's config ({_one_line(e)[:200]})") from e
+        raise InputError(f"{path}: does not load into the MLP of best.json's config ({one_line(e)[:200]})") from e
     return model.eval()
 
 

@@ -18,12 +18,17 @@ EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss"
                  "epoch_time_s", "diverged", "pid", "timestamp"]  # pid/timestamp: which worker ran it, when
 
 
+INTERRUPTED = "interrupted"  # cut off by Ctrl-C/SIGTERM: --resume continues it
+
+
 def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max_epochs: int,
-              time_s: float, node_id: str) -> dict:
-    """One trial's row; its status says why it ended."""
+              time_s: float, node_id: str, cut: bool = False) -> dict:
+    """One trial's row; its status says why it ended (`cut`: the search was interrupted before it did)."""
     n = len(epochs)
     last = epochs.iloc[-1] if n else None
-    if error is not None:
+    if cut:
+        status = INTERRUPTED
+    elif error is not None:
         status = "error"
     elif n and bool(last["diverged"]):
         status = "diverged"
@@ -51,8 +56,13 @@ def with_hidden_sizes(config: dict) -> dict:
     return config
 
 
-def tables(results: Iterable[Any], max_epochs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(trials, epochs) from Ray `Result`s; retried or resumed trials keep one row per epoch (its first report)."""
+def tables(results: Iterable[Any], max_epochs: int,
+           unfinished: set[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trials, epochs) from Ray `Result`s; retried or resumed trials keep one row per epoch (its first report).
+
+    Trials in `unfinished` (an interrupted search) are marked interrupted; those that never
+    reported an epoch get no row.
+    """
     rows, epoch_frames = [], []
     for r in results:
         df = r.metrics_dataframe if r.metrics_dataframe is not None else pd.DataFrame()
@@ -65,7 +75,11 @@ def tables(results: Iterable[Any], max_epochs: int) -> tuple[pd.DataFrame, pd.Da
             df = pd.DataFrame(columns=EPOCH_COLUMNS)
         time_s = float(df["time_total_s"].iloc[-1]) if "time_total_s" in df and len(df) else math.nan
         node = str(df["node_id"].iloc[-1]) if "node_id" in df and len(df) else ""
-        rows.append(trial_row(trial_id, with_hidden_sizes(dict(r.config or {})), df, r.error, max_epochs, time_s, node))
+        cut = trial_id in unfinished or Path(r.path or "").name in unfinished
+        if cut and not len(df):
+            continue
+        rows.append(trial_row(trial_id, with_hidden_sizes(dict(r.config or {})), df, r.error, max_epochs, time_s, node,
+                              cut))
     trials = pd.DataFrame(rows)
     epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else pd.DataFrame(columns=EPOCH_COLUMNS)
     return trials.sort_values("val_accuracy_best", ascending=False, na_position="last", ignore_index=True), epochs

@@ -107,8 +107,7 @@ def init_ray(cfg: SearchConfig) -> None:
         return
     kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=cfg.ray_output,
                               logging_level=logging.INFO if cfg.ray_output else logging.ERROR)
-    if cfg.address:
-        check_address(cfg.address)
+    if cfg.address:  # run_search has checked that it is reachable
         try:
             ray.init(address=cfg.address, **kw)
         except (ConnectionError, RuntimeError, ValueError) as e:
@@ -149,6 +148,15 @@ def experiments(cfg: SearchConfig, out: Path) -> list[Path]:
     root = storage_dir(cfg, out)
     found = [p for p in root.glob(f"{EXPERIMENT}*") if p.is_dir() and re.fullmatch(rf"{EXPERIMENT}(-\d+)?", p.name)]
     return sorted(found, key=lambda p: int(p.name.partition("-")[2] or 1))
+
+
+def unfinished_trials(path: Path) -> set[str]:
+    """Ids and folder names of the trials an interrupted experiment left pending, running or paused."""
+    from ray.tune import ExperimentAnalysis
+    from ray.tune.experiment import Trial
+
+    done = (Trial.TERMINATED, Trial.ERROR)
+    return {x for t in ExperimentAnalysis(str(path)).trials if t.status not in done for x in (t.trial_id, Path(t.path).name)}
 
 
 def finished_results(path: Path) -> list:

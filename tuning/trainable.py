@@ -5,6 +5,7 @@ metrics with a checkpoint, so a retried trial resumes from its last epoch, not f
 """
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -17,9 +18,10 @@ from ray import tune
 from data.splits import Splits
 from model.mlp import count_params
 from model.train import DeviceData, Run, TrainConfig, build_run, fit, setup, to_device
+from tuning.preflight import STATE_FILE
 from tuning.space import apply_params
 
-STATE_FILE = "state.pt"
+log = logging.getLogger(__name__)
 
 
 def latency_ms(model: torch.nn.Module, device: torch.device, batch: int = 1000, repeats: int = 5) -> float:
@@ -62,16 +64,30 @@ def device_data(splits: Splits, device: torch.device) -> DeviceData:
     return _DEVICE_DATA[key]
 
 
+def load_checkpoint(checkpoint: tune.Checkpoint | None) -> dict | None:
+    """The saved run and metrics; None (start from epoch 0, with a warning) when the file is damaged."""
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as d:
+        try:
+            saved = torch.load(Path(d) / STATE_FILE, weights_only=False)
+            if not isinstance(saved, dict) or "run" not in saved:
+                raise ValueError("no run state in it")
+            return saved
+        except Exception as e:  # noqa: BLE001 — truncated or foreign: retrying from it would fail again
+            log.warning("%s: damaged checkpoint (%s); the trial restarts from epoch 0",
+                        Path(d) / STATE_FILE, " ".join(str(e).split())[:120])
+            return None
+
+
 def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measure_latency: bool = False) -> None:
     """Function trainable: `config` holds the searched hyperparameters, `base` everything else."""
     cfg = apply_params(base, config)
     device = setup(cfg)
     data = device_data(splits, device)
     run = build_run(cfg, len(data.train_y), device)
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:  # a retried or resumed trial carries on from its last epoch
-        with checkpoint.as_directory() as d:
-            saved = torch.load(Path(d) / STATE_FILE, weights_only=False)
+    saved = load_checkpoint(tune.get_checkpoint())
+    if saved is not None:  # a retried or resumed trial carries on from its last epoch
         run.load_state_dict(saved["run"])
         if run.epoch >= cfg.epochs or saved["metrics"]["diverged"]:
             # It had finished when the driver died: report its last epoch again, so the
