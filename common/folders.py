@@ -34,17 +34,21 @@ def check_name(name: str, flag: str = "--name") -> str:
     return name
 
 
-def check_writable(folder: Path, flag: str) -> None:
-    """Fail in one line, before anything is created, when `folder` cannot be made and written."""
-    p = folder
-    while not p.exists():  # the nearest existing ancestor decides whether mkdir can work
-        if p.is_symlink():
-            raise InputError(f"{flag} {folder}: {p} is a broken link")
-        p = p.parent
-    if not p.is_dir():
-        raise InputError(f"{flag} {folder}: {p} is a file, not a folder")
-    if not os.access(p, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {folder}: {p} is not writable")
+def check_writable(folder: Path, flag: str, value: str | None = None) -> None:
+    """Fail in one line, before anything is created, when `folder` cannot be made and written.
+
+    Walks up to the nearest existing ancestor: it must be a folder this process may write in.
+    `value` is the flag's value as given (default: `folder`).
+    """
+    given = Path(value) if value is not None else folder
+    existing = folder
+    while not existing.exists() and existing.parent != existing:  # exists() is False under a file, too
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == given else f"{existing} "
+        raise InputError(f"{flag} {given}: {where}is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {given}: {existing} is not writable")
 
 
 @dataclass

@@ -5,11 +5,11 @@ Writes results/data/samples.png (a grid of training digits) and results/data/cla
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
+from common.folders import check_writable
 from data.atomic import save_figure
 from data.cli import add_dataclass_args, from_args, run_cli
 from data.errors import DataError
@@ -20,20 +20,8 @@ PICTURES = ("samples.png", "classes.png")
 
 
 def check_writable_dir(folder: Path, flag: str, value: str, files: tuple[str, ...] = ()) -> None:
-    """Fail before any work if `folder` (and `files` in it) cannot be created and written.
-
-    Walks up to the first existing ancestor: it must be a folder we may write in. Otherwise the
-    error would surface as a traceback after minutes of work, or leave half the outputs behind.
-    """
-    given = Path(value)
-    existing = folder
-    while not existing.exists() and existing.parent != existing:  # exists() is False under a file, too
-        existing = existing.parent
-    if not existing.is_dir():
-        where = "" if existing == given else f"{existing} "
-        raise DataError(f"{flag} {value}: {where}is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise DataError(f"{flag} {value}: {existing} is not writable")
+    """Fail before any work if `folder` (and `files` in it) cannot be created and written."""
+    check_writable(folder, flag, value)
     for name in files:
         if (folder / name).is_dir():
             raise DataError(f"{flag} {value}: {folder / name} is a folder, expected a file")

@@ -44,7 +44,7 @@ def run_folder(results_dir: str, name: str | None) -> Path:
     """results/runs/<name>, checked (one name component, writable, not taken); nothing is created."""
     name = datetime.now().strftime("%Y%m%d-%H%M%S") if name is None else check_name(name)
     out = Path(results_dir) / "runs" / name
-    check_writable(out.parent, "--results-dir")
+    check_writable(out.parent, "--results-dir", results_dir)
     if inspect(out, "metrics.json") != "new":
         raise InputError(f"--name {name}: {out} already holds a run; pick another name")
     return out

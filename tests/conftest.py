@@ -51,3 +51,16 @@ def write_space(path: Path, params: dict, **fixed) -> Path:
 
     path.write_text(yaml.safe_dump({"fixed": {"hidden_sizes": [32], **fixed}, "params": params}))
     return path
+
+
+def tree(root: Path, skip: Path | None = None) -> list[str]:
+    """Every path under root (but under `skip`), relative, sorted: a snapshot to prove nothing changed."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if skip is None or not p.is_relative_to(skip))
+
+
+def one_error(r: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a CLI that refused its input (exit 2), without its 'error: ' prefix."""
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    return lines[0].removeprefix("error: ")

@@ -52,6 +52,7 @@ def test_same_name_refuses_to_overwrite(tmp_path):
     # Rule: a second search with the same --name refuses (without --resume/--overwrite) and keeps the files.
     old = tmp_path / "grid"
     old.mkdir()
+    (old / "search.json").write_text('{"kind": "grid"}')
     (old / "trials.csv").write_text("trial_id\nx\n")
     r = run_cli("tuning.grid", "--results-dir", str(tmp_path))
     assert r.returncode == 2 and "already holds a search" in r.stderr and "--resume" in r.stderr

@@ -14,14 +14,14 @@ import pytest
 
 from data.__main__ import check_writable_dir
 from data.csv import write_csv
-from data.errors import DataError
+from data.errors import DataError, InputError
 from data.idx import write_idx
 from data.mnist import DataConfig, load_splits
 from data.splits import (
     check_split, fewest_per_class, make_splits, per_class_minimum, smallest_subset, split_sizes,
     split_train_val, stratified_subset,
 )
-from tests.conftest import run_cli
+from tests.conftest import run_cli, tree
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_MINIMUM = "use --subset >= 111"
@@ -39,11 +39,6 @@ def write_source(folder: Path, train_labels: np.ndarray) -> tuple[Path, Path]:
     write_csv(train, np.zeros((len(labels), 28, 28), np.uint8), labels)
     write_csv(test, np.zeros((10, 28, 28), np.uint8), np.arange(10))
     return train, test
-
-
-def tree(root: Path) -> list[str]:
-    """Every path under root, relative, sorted: a snapshot to prove nothing was created."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
 def run_data(tmp_path: Path, *args: str, results: Path | None = None):
@@ -265,7 +260,7 @@ def test_read_only_results_dir_message(tmp_path, monkeypatch):
     # Rule: the first existing ancestor without write permission is named (os.access faked, so this
     # runs as root too).
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
-    with pytest.raises(DataError) as info:
+    with pytest.raises(InputError) as info:
         check_writable_dir(tmp_path / "a" / "data", "--results-dir", str(tmp_path / "a"))
     assert str(info.value) == f"--results-dir {tmp_path / 'a'}: {tmp_path} is not writable"
 

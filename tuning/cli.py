@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 from tqdm import tqdm
 
-from common.folders import Claim, clear, lock
+from common.folders import Claim, clear, inspect, lock
 from common.interrupts import StopOnSignal
 from data.atomic import write_json
 from data.cli import add_dataclass_args, from_args
@@ -100,7 +100,8 @@ def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any
     Returns the claim, the earlier Ray experiments (on --resume) and what `load` returned. Nothing is
     created or deleted before every check has passed and the data is loaded.
     """
-    held = lock(out) if out.is_dir() else None  # an existing folder: a concurrent run is refused at once
+    # an existing folder of ours is locked first, so a concurrent run is refused at once
+    held = lock(out) if out.is_dir() and not out.is_symlink() and inspect(out, MARKER) != "foreign" else None
     try:
         check_target(out, kind, cfg.resume, cfg.overwrite)
         if cfg.storage_path:

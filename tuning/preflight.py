@@ -22,7 +22,7 @@ STATE_FILE = "state.pt"  # a trial's checkpoint inside Ray's checkpoint_NNNNNN/ 
 def results_folder(results_dir: str, name: str) -> Path:
     """<results-dir>/<name>, with the name checked and the results dir known to be writable."""
     check_name(name)
-    check_writable(Path(results_dir), "--results-dir")
+    check_writable(Path(results_dir), "--results-dir", results_dir)
     return Path(results_dir) / name
 
 
@@ -65,10 +65,8 @@ def check_storage(storage: Path, out: Path, overwrite: bool) -> None:
 
 def check_experiment(path: Path) -> None:
     """The newest Ray experiment state must parse: Ray would otherwise rerun the search from scratch."""
-    for pattern in ("experiment_state-*.json", "basic-variant-state-*.json"):
-        files = sorted(path.glob(pattern))
-        if not files:
-            continue
+    files = sorted(path.glob("experiment_state-*.json"))  # (Ray's basic-variant-state-*.json is a pickle)
+    if files:
         try:
             json.loads(files[-1].read_text())
         except (OSError, ValueError) as e:

@@ -18,6 +18,8 @@ EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss"
                  "epoch_time_s", "diverged", "pid", "timestamp"]  # pid/timestamp: which worker ran it, when
 
 
+TRIAL_COLUMNS = ["trial_id", "status", "epochs_run", "val_accuracy_best", "val_accuracy_last", "val_loss_best",
+                 "val_loss_last", "train_accuracy_last", "train_loss_last", "time_s", "node_id"]  # + hyperparameters
 INTERRUPTED = "interrupted"  # cut off by Ctrl-C/SIGTERM: --resume continues it
 
 
@@ -80,7 +82,7 @@ def tables(results: Iterable[Any], max_epochs: int,
             continue
         rows.append(trial_row(trial_id, with_hidden_sizes(dict(r.config or {})), df, r.error, max_epochs, time_s, node,
                               cut))
-    trials = pd.DataFrame(rows)
+    trials = pd.DataFrame(rows) if rows else pd.DataFrame(columns=TRIAL_COLUMNS)
     epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else pd.DataFrame(columns=EPOCH_COLUMNS)
     return trials.sort_values("val_accuracy_best", ascending=False, na_position="last", ignore_index=True), epochs
 
