@@ -68,3 +68,14 @@ def test_data_cli_prints_distribution_and_writes_pictures(tmp_path):
     assert "(48000, 28, 28)" in r.stdout and "1135" in r.stdout  # test count of digit 1
     assert (tmp_path / "data" / "samples.png").stat().st_size > 1000
     assert (tmp_path / "data" / "classes.png").stat().st_size > 1000
+
+
+def test_model_train_divergence_exits_nonzero_with_strict_json(tmp_path):
+    # Rule: a diverged run says so in one stderr line, exits 1, and writes strict JSON (null, not NaN).
+    r = run_cli("model.train", "--lr", "1e6", "--epochs", "2", "--subset", "1000", "--hidden-sizes", "16",
+                "--results-dir", str(tmp_path), "--name", "d", "--threads", "1", "--quiet")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.strip().splitlines() == ["error: training diverged at epoch 1 (non-finite loss); try a smaller --lr"]
+    text = (tmp_path / "runs" / "d" / "metrics.json").read_text()
+    m = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert m["diverged"] is True and m["test_loss"] is None and len(m["history"]) == 1

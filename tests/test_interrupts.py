@@ -1,0 +1,174 @@
+"""Signals, concurrent runs and damaged state, with real processes and a real Ray.
+
+- SIGINT/SIGTERM sent to the CLI's whole process group stop the search: exit 130/143, one stderr
+  line, partial tables marked interrupted, no best.json or retrain; --resume then finishes it.
+- Two runs with one --name: the second is refused at once, naming the first one's pid.
+- A resume over damaged state: a bad checkpoint restarts its trial with a warning; a damaged study
+  or experiment state is one error line naming the file, and nothing is touched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT, one_error, run_cli, tree, write_space
+
+pytestmark = pytest.mark.slow
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def reported(folder: Path) -> int:
+    """Epochs reported so far by the trials of a running search (Ray's result.json lines)."""
+    return sum(f.read_text().count("\n") for f in folder.glob("tune/*/result.json"))
+
+
+def signal_after_first_epoch(p: subprocess.Popen, folder: Path, sig: int) -> tuple[int, str]:
+    t0 = time.monotonic()
+    while reported(folder) == 0:
+        assert p.poll() is None, p.communicate()
+        assert time.monotonic() - t0 < 240, "no epoch reported"
+        time.sleep(0.2)
+    os.killpg(p.pid, sig)  # the whole group, as a terminal's Ctrl-C or a batch system's stop does
+    out, err = p.communicate(timeout=180)
+    return p.returncode, err
+
+
+def small_search(tmp_path: Path, module: str, name: str, *extra: str) -> list[str]:
+    space = write_space(tmp_path / "s.yaml", {"lr": {"values": [0.02, 0.05, 0.1, 0.2],
+                                                     "distribution": "loguniform", "low": 0.02, "high": 0.2}},
+                        epochs=4, batch_size=32)
+    return [module, "--space", str(space), "--subset", "8000", "--results-dir", str(tmp_path / "r"), "--name", name,
+            "--scheduler", "fifo", "--no-retrain", *extra]
+
+
+def test_sigint_marks_the_search_interrupted_and_resume_finishes_it(tmp_path):
+    # Rule: Ctrl-C mid-search exits 130 with one line; the folder says interrupted (no best.json);
+    # a damaged checkpoint is named and its trial restarts; --resume then finishes every trial once.
+    args = small_search(tmp_path, "tuning.grid", "g")
+    out = tmp_path / "r" / "g"
+    code, err = signal_after_first_epoch(start_cli(*args), out, signal.SIGINT)
+    assert code == 130, err
+    [line] = err.strip().splitlines()
+    assert line.startswith("interrupted (SIGINT): ") and "of 4 trials finished" in line and "--resume" in line
+    info = json.loads((out / "search.json").read_text())
+    assert info["state"] == "interrupted" and info["planned"] == 4
+    assert not (out / "best.json").exists() and not (out / "model.pt").exists()
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) >= 1 and "interrupted" in set(trials["status"])
+    report = run_cli("tuning.report", str(out), "--no-plots")
+    done = int((trials["status"] != "interrupted").sum())
+    assert report.stdout.splitlines()[0].startswith(f"interrupted: {done} of 4 trials")
+
+    state = sorted(out.glob("tune/*/checkpoint_*/state.pt"))[-1]
+    state.write_bytes(state.read_bytes()[:100])  # a checkpoint cut short
+    r = run_cli(*args, "--resume", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{state}: damaged checkpoint; that trial restarts from epoch 0" in r.stderr
+    trials = pd.read_csv(out / "trials.csv")
+    epochs = pd.read_csv(out / "epochs.csv")
+    assert sorted(trials["lr"]) == [0.02, 0.05, 0.1, 0.2] and (trials["status"] == "completed").all()
+    assert not epochs.duplicated(["trial_id", "epoch"]).any() and len(epochs) == 16
+    assert json.loads((out / "search.json").read_text())["state"] == "finished"
+    assert (out / "best.json").exists()
+
+
+def test_sigterm_to_the_group_stops_optuna_cleanly_and_resumes(tmp_path):
+    # Rule: SIGTERM to the process group (kill -TERM -PGID) ends like Ctrl-C: exit 143, one line,
+    # Ray's processes survive long enough to save; --resume completes the same study.
+    from tuning.study import load_study
+
+    args = small_search(tmp_path, "tuning.optuna", "o", "--trials", "4")
+    out = tmp_path / "r" / "o"
+    code, err = signal_after_first_epoch(start_cli(*args), out, signal.SIGTERM)
+    assert code == 143, err
+    [line] = err.strip().splitlines()
+    assert line.startswith("interrupted (SIGTERM): ")
+    assert json.loads((out / "search.json").read_text())["state"] == "interrupted"
+    r = run_cli(*args, "--resume", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 4 and (trials["status"] == "completed").all()
+    assert all(t.state.name == "COMPLETE" for t in load_study(out).trials)
+
+
+def test_two_runs_with_one_name(tmp_path):
+    # Rule: of two runs started together with one --name, one runs and the other exits 2 at once,
+    # naming the first one's pid; a run started later while the first works is refused the same way.
+    space = write_space(tmp_path / "s.yaml", {"lr": {"values": [0.05, 0.1]}}, epochs=2)
+    args = ["tuning.grid", "--space", str(space), "--subset", "2000", "--results-dir", str(tmp_path), "--name", "same",
+            "--no-retrain"]
+    a, b = start_cli(*args), start_cli(*args)
+    results = [(p.pid, p.wait(timeout=600), p.communicate()[1]) for p in (a, b)]
+    codes = sorted(c for _, c, _ in results)
+    assert codes == [0, 2], results
+    (winner, _, _), = [x for x in results if x[1] == 0]
+    (_, _, err), = [x for x in results if x[1] == 2]
+    assert err.strip().splitlines() == [f"error: --name same: {tmp_path / 'same'} is in use by pid {winner}"]
+    assert len(pd.read_csv(tmp_path / "same" / "trials.csv")) == 2
+    assert len(list((tmp_path / "same" / "tune").glob("train_trial_*"))) == 2
+
+    opt = small_search(tmp_path, "tuning.optuna", "o", "--trials", "2")
+    first = start_cli(*opt)
+    time.sleep(3)
+    second = run_cli(*opt, "--overwrite")
+    assert one_error(second) == f"--name o: {tmp_path / 'r' / 'o'} is in use by pid {first.pid}"
+    assert first.wait(timeout=600) == 0, first.communicate()
+
+
+@pytest.fixture(scope="module")
+def finished_optuna(tmp_path_factory):
+    """A tiny finished Optuna search, copied by each damage test."""
+    tmp = tmp_path_factory.mktemp("finished")
+    space = write_space(tmp / "s.yaml", {"lr": {"distribution": "loguniform", "low": 0.02, "high": 0.2}}, epochs=1)
+    r = run_cli("tuning.optuna", "--space", str(space), "--trials", "2", "--subset", "1000", "--no-retrain",
+                "--results-dir", str(tmp), "--name", "f", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return tmp / "f", space
+
+
+def damaged_copy(tmp_path: Path, finished: Path, damage) -> tuple[Path, Path]:
+    out = tmp_path / "f"
+    shutil.copytree(finished, out)
+    return out, damage(out)
+
+
+def cut_half(f: Path) -> Path:
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    return f
+
+
+DAMAGE = {
+    "study.db cut in half": (lambda out: cut_half(out / "study.db"), "damaged Optuna study"),
+    "study.db of 0 bytes": (lambda out: (out / "study.db").write_bytes(b"") or out / "study.db", "damaged Optuna study"),
+    "experiment state cut": (lambda out: cut_half(sorted(out.glob("tune/experiment_state-*.json"))[-1]),
+                             "damaged experiment state"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_resume_over_damaged_state_names_the_file(tmp_path, finished_optuna, case):
+    # Rule: a damaged study or experiment state is one error line naming the file; nothing changes.
+    finished, space = finished_optuna
+    damage, why = DAMAGE[case]
+    out, bad = damaged_copy(tmp_path, finished, damage)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != ".lock"}
+    r = run_cli("tuning.optuna", "--space", str(space), "--trials", "3", "--subset", "1000", "--no-retrain",
+                "--results-dir", str(tmp_path), "--name", "f", "--resume")
+    assert one_error(r).startswith(f"{bad}: {why}")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != ".lock"} == before
+    assert tree(tmp_path) == sorted(set(tree(tmp_path)))  # (sanity) and no new folder beside it:
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
