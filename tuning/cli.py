@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from common.folders import Claim, clear, inspect, lock
-from common.interrupts import StopOnSignal
+from common.interrupts import Interrupted, StopOnSignal
 from data.atomic import write_json
 from data.cli import add_dataclass_args, from_args
 from data.errors import InputError
@@ -206,19 +206,23 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     search_s = time.perf_counter() - t0
     if stop.signum is not None:
         return interrupted(out, info, trials, stop.signum)
-    if after is not None:
-        after(Finished(out, cfg, dcfg, base, results, trials))
-    best = best_trial(trials)
-    if best is None:
-        info["state"] = STATE_FINISHED
-        write_json(out / MARKER, info)
-        print(f"no trial finished without diverging or failing; tables in {out}/")
-        return 1
-    best_cfg = apply_params(base, params_of(results, best["trial_id"]))
-    best_cfg = dataclasses.replace(best_cfg, epochs=int(best["epochs_run"]))
-    write_best(out, best, best_cfg.to_dict(), kind, out.name)
-    if cfg.retrain:
-        retrain(out, best_cfg, dcfg, cfg)
+    try:
+        if after is not None:
+            after(Finished(out, cfg, dcfg, base, results, trials))
+        best = best_trial(trials)
+        if best is None:
+            info["state"] = STATE_FINISHED
+            write_json(out / MARKER, info)
+            print(f"no trial finished without diverging or failing; tables in {out}/")
+            return 1
+        best_cfg = apply_params(base, params_of(results, best["trial_id"]))
+        best_cfg = dataclasses.replace(best_cfg, epochs=int(best["epochs_run"]))
+        write_best(out, best, best_cfg.to_dict(), kind, out.name)
+        if cfg.retrain:
+            retrain(out, best_cfg, dcfg, cfg)
+    except Interrupted as e:  # during the retrain: --resume redoes it (the trials are all done)
+        (out / "best.json").unlink(missing_ok=True)
+        return interrupted(out, info, trials, e.signum)
     info["state"] = STATE_FINISHED
     info["wall_s"] = {"fit": fit_s, "search": search_s, "all": time.perf_counter() - t0}
     write_json(out / MARKER, info)
