@@ -156,79 +156,82 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     t0 = time.perf_counter()
     # the data is read once here; trials get it through Ray's object store
     claim, earlier, splits = claim_folder(cfg, kind, out, lambda: load_splits(dcfg), check_resume)
-    info = {"kind": kind, "state": STATE_RUNNING, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
-            "space": {"path": space.path, "fixed": space.fixed, "params": space.names}, "base_config": base.to_dict()}
-    write_json(out / MARKER, info)
     try:
-        quiet_ray_env(cfg.ray_output)
-        init_ray(cfg)
-        stop.install()  # ray.init put its own SIGTERM handler in place
-        search = make_search(cfg, space, base, out, args)
-    except InputError:
-        if claim.fresh:  # nothing ran: leave no folder behind for the next run to trip over
-            claim.release()
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    total = search.pop("total")
-    info["planned"] = total
-    write_json(out / MARKER, info)
-    bar = TrialBar(total)
-    results = [r for path in earlier[:-1] for r in finished_results(path)]  # earlier top-ups, all finished
-    tuner = build_tuner(cfg, out, splits, base, restore=earlier[-1] if earlier else None,
-                        callbacks=[as_callback(bar)], **search)
-    print(f"{kind} search '{out.name}': {total} trials of up to {base.epochs} epochs, "
-          f"scheduler {cfg.scheduler if search.get('scheduler', 'default') == 'default' else 'none'}, "
-          f"{cfg.cpus_per_trial:g} CPU / {cfg.gpus_per_trial:g} GPU per trial, data {splits.sizes()}")
-    fit_start = time.perf_counter()
-    unfinished: set[str] = set()
-    try:
-        with stop.tune_loop():
-            grid = tuner.fit()
-        results += list(grid)
-        left = total - len(results)
-        if stop.signum is None and extendable and cfg.resume and left > 0:  # a finished study asked for more
-            bar.set_done(len(results))
-            more = make_search(dataclasses.replace(cfg, trials=left), space, base, out, args)
-            more.pop("total")
-            name = f"{EXPERIMENT}-{len(earlier) + 1}"
-            print(f"adding {left} trial(s) to the {len(results)} already run (Ray experiment {name}/)")
-            tuner = build_tuner(cfg, out, splits, base, experiment=name, callbacks=[as_callback(bar)], **more)
+        info = {"kind": kind, "state": STATE_RUNNING, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
+                "space": {"path": space.path, "fixed": space.fixed, "params": space.names}, "base_config": base.to_dict()}
+        write_json(out / MARKER, info)
+        try:
+            quiet_ray_env(cfg.ray_output)
+            init_ray(cfg)
+            stop.install()  # ray.init put its own SIGTERM handler in place
+            search = make_search(cfg, space, base, out, args)
+        except InputError:
+            if claim.fresh:  # nothing ran: leave no folder behind for the next run to trip over
+                claim.release()
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        total = search.pop("total")
+        info["planned"] = total
+        write_json(out / MARKER, info)
+        bar = TrialBar(total)
+        results = [r for path in earlier[:-1] for r in finished_results(path)]  # earlier top-ups, all finished
+        tuner = build_tuner(cfg, out, splits, base, restore=earlier[-1] if earlier else None,
+                            callbacks=[as_callback(bar)], **search)
+        print(f"{kind} search '{out.name}': {total} trials of up to {base.epochs} epochs, "
+              f"scheduler {cfg.scheduler if search.get('scheduler', 'default') == 'default' else 'none'}, "
+              f"{cfg.cpus_per_trial:g} CPU / {cfg.gpus_per_trial:g} GPU per trial, data {splits.sizes()}")
+        fit_start = time.perf_counter()
+        unfinished: set[str] = set()
+        try:
             with stop.tune_loop():
                 grid = tuner.fit()
             results += list(grid)
+            left = total - len(results)
+            if stop.signum is None and extendable and cfg.resume and left > 0:  # a finished study asked for more
+                bar.set_done(len(results))
+                more = make_search(dataclasses.replace(cfg, trials=left), space, base, out, args)
+                more.pop("total")
+                name = f"{EXPERIMENT}-{len(earlier) + 1}"
+                print(f"adding {left} trial(s) to the {len(results)} already run (Ray experiment {name}/)")
+                tuner = build_tuner(cfg, out, splits, base, experiment=name, callbacks=[as_callback(bar)], **more)
+                with stop.tune_loop():
+                    grid = tuner.fit()
+                results += list(grid)
+            if stop.signum is not None:
+                unfinished = unfinished_trials(Path(grid.experiment_path))
+        finally:
+            bar.close()
+        fit_s = time.perf_counter() - fit_start
+        trials, epochs = tables(results, base.epochs, unfinished)
+        write_tables(out, trials, epochs)
+        search_s = time.perf_counter() - t0
         if stop.signum is not None:
-            unfinished = unfinished_trials(Path(grid.experiment_path))
-    finally:
-        bar.close()
-    fit_s = time.perf_counter() - fit_start
-    trials, epochs = tables(results, base.epochs, unfinished)
-    write_tables(out, trials, epochs)
-    search_s = time.perf_counter() - t0
-    if stop.signum is not None:
-        return interrupted(out, info, trials, stop.signum)
-    try:
-        if after is not None:
-            after(Finished(out, cfg, dcfg, base, results, trials))
-        best = best_trial(trials)
-        if best is None:
-            info["state"] = STATE_FINISHED
-            write_json(out / MARKER, info)
-            print(f"no trial finished without diverging or failing; tables in {out}/")
-            return 1
-        best_cfg = apply_params(base, params_of(results, best["trial_id"]))
-        best_cfg = dataclasses.replace(best_cfg, epochs=int(best["epochs_run"]))
-        write_best(out, best, best_cfg.to_dict(), kind, out.name)
-        if cfg.retrain:
-            retrain(out, best_cfg, dcfg, cfg)
-    except Interrupted as e:  # during the retrain: --resume redoes it (the trials are all done)
-        (out / "best.json").unlink(missing_ok=True)
-        return interrupted(out, info, trials, e.signum)
-    info["state"] = STATE_FINISHED
-    info["wall_s"] = {"fit": fit_s, "search": search_s, "all": time.perf_counter() - t0}
-    write_json(out / MARKER, info)
-    finish(out, cfg, info["wall_s"])
-    return 0
+            return interrupted(out, info, trials, stop.signum)
+        try:
+            if after is not None:
+                after(Finished(out, cfg, dcfg, base, results, trials))
+            best = best_trial(trials)
+            if best is None:
+                info["state"] = STATE_FINISHED
+                write_json(out / MARKER, info)
+                print(f"no trial finished without diverging or failing; tables in {out}/")
+                return 1
+            best_cfg = apply_params(base, params_of(results, best["trial_id"]))
+            best_cfg = dataclasses.replace(best_cfg, epochs=int(best["epochs_run"]))
+            write_best(out, best, best_cfg.to_dict(), kind, out.name)
+            if cfg.retrain:
+                retrain(out, best_cfg, dcfg, cfg)
+        except Interrupted as e:  # during the retrain: --resume redoes it (the trials are all done)
+            (out / "best.json").unlink(missing_ok=True)
+            return interrupted(out, info, trials, e.signum)
+        info["state"] = STATE_FINISHED
+        info["wall_s"] = {"fit": fit_s, "search": search_s, "all": time.perf_counter() - t0}
+        write_json(out / MARKER, info)
+        finish(out, cfg, info["wall_s"])
+        return 0
 
+    finally:
+        claim.release()  # in-process callers (tests, notebooks) may run the same name again
 
 def interrupted(out: Path, info: dict, trials: Any, signum: int) -> int:
     """search.json says interrupted; no best.json or retrain; one line says how to go on."""
