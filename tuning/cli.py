@@ -28,7 +28,8 @@ from data.mnist import DataConfig, load_splits
 from tuning.limits import check_limits
 from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, check_experiment,
                               check_storage, check_target, damaged_checkpoints, results_folder)
-from tuning.results import INTERRUPTED, best_trial, tables, write_best, write_tables
+from tuning.report import finished_count
+from tuning.results import best_trial, tables, write_best, write_tables
 from tuning.runner import (EXPERIMENT, SearchConfig, build_tuner, check_address, experiments, finished_results,
                            init_ray, quiet_ray_env, storage_dir, unfinished_trials)
 from tuning.space import SearchSpace, apply_params, load_space
@@ -238,7 +239,7 @@ def interrupted(out: Path, info: dict, trials: Any, signum: int) -> int:
     info["state"] = STATE_INTERRUPTED
     info["signal"] = signal.Signals(signum).name
     write_json(out / MARKER, info)
-    done = int((trials["status"] != INTERRUPTED).sum()) if len(trials) else 0
+    done = finished_count(trials)
     print(f"interrupted ({info['signal']}): {done} of {info['planned']} trials finished; partial tables in "
           f"{out}/; run the same command with --resume to finish the search", file=sys.stderr)
     return 128 + signum

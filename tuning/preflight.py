@@ -100,7 +100,11 @@ def damaged_checkpoints(path: Path) -> list[Path]:
     import torch
 
     bad = []
-    for f in sorted(path.glob(f"*/checkpoint_*/{STATE_FILE}")):
+    for trial in sorted(p for p in path.iterdir() if p.is_dir()):
+        saved = sorted(trial.glob(f"checkpoint_*/{STATE_FILE}"))
+        if not saved:
+            continue
+        f = saved[-1]  # the one a resumed trial starts from
         try:
             torch.load(f, map_location="cpu", weights_only=False)
         except Exception:  # noqa: BLE001 — any failure to load means the trial cannot continue from it

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from data.errors import InputError
+from tuning.preflight import STATE_INTERRUPTED
 from tuning.tableio import one_line, read_json, read_table
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,10 @@ METRIC_COLUMNS = ("trial_id", "status", "epochs_run", "val_accuracy_best", "val_
 """The fixed non-hyperparameter columns of trials.csv; every other column is a hyperparameter."""
 REQUIRED_TRIAL_COLUMNS = ("trial_id", "status", "val_accuracy_best")
 REQUIRED_EPOCH_COLUMNS = ("trial_id", "epoch", "val_accuracy")
-STATUSES = ("completed", "stopped_early", "diverged", "interrupted", "error")
-FAILED = ("diverged", "error")
 INTERRUPTED = "interrupted"
 """A trial the search's interrupt cut off: neither failed nor finished, so never ranked."""
+STATUSES = ("completed", "stopped_early", "diverged", INTERRUPTED, "error")
+FAILED = ("diverged", "error")
 TEXT_COLUMNS = ("trial_id", "status", "node_id", "hidden_sizes", "optimizer", "schedule")
 """Read as strings: a one-layer hidden_sizes like "512" must not turn into an int."""
 
@@ -134,9 +135,14 @@ def trial_epochs(t: Tables) -> int:
     return int(n) if np.isfinite(n) else len(t.epochs)
 
 
+def finished_count(trials: pd.DataFrame) -> int:
+    """Trials that ended on their own (completed, stopped early or failed): all but the interrupted."""
+    return int((trials["status"] != INTERRUPTED).sum())
+
+
 def interrupted_line(trials: pd.DataFrame, info: dict) -> str:
     """'interrupted: N of M trials': N ran to their end (or were stopped, or failed), M were planned."""
-    n, planned = int((trials["status"] != INTERRUPTED).sum()), info.get("planned")
+    n, planned = finished_count(trials), info.get("planned")
     of = f" of {planned}" if isinstance(planned, int) and not isinstance(planned, bool) else ""
     return f"interrupted: {n}{of} trials (run the search again with --resume to finish it)"
 
@@ -146,7 +152,7 @@ def summary_text(tables: Tables, top: int = 5) -> str:
     t, trials = tables, tables.trials
     search = (t.best or {}).get("search")
     lines = [f"search {t.name}{f' ({search})' if search else ''}: {len(trials)} trials: {status_counts(trials)}"]
-    if (t.search_info or {}).get("state") == INTERRUPTED:
+    if (t.search_info or {}).get("state") == STATE_INTERRUPTED:
         lines.insert(0, interrupted_line(trials, t.search_info))
     table = top_table(trials, top)
     if len(table):

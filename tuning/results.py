@@ -12,15 +12,13 @@ from typing import Any, Iterable
 import pandas as pd
 
 from data.atomic import atomic_write, write_json
+from tuning.report import INTERRUPTED, METRIC_COLUMNS, ranked
 from tuning.space import DEPTH, WIDTH, scalar
 
 EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
                  "epoch_time_s", "diverged", "pid", "timestamp"]  # pid/timestamp: which worker ran it, when
 
 
-TRIAL_COLUMNS = ["trial_id", "status", "epochs_run", "val_accuracy_best", "val_accuracy_last", "val_loss_best",
-                 "val_loss_last", "train_accuracy_last", "train_loss_last", "time_s", "node_id"]  # + hyperparameters
-INTERRUPTED = "interrupted"  # cut off by Ctrl-C/SIGTERM: --resume continues it
 
 
 def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max_epochs: int,
@@ -82,15 +80,13 @@ def tables(results: Iterable[Any], max_epochs: int,
             continue
         rows.append(trial_row(trial_id, with_hidden_sizes(dict(r.config or {})), df, r.error, max_epochs, time_s, node,
                               cut))
-    trials = pd.DataFrame(rows) if rows else pd.DataFrame(columns=TRIAL_COLUMNS)
+    trials = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(METRIC_COLUMNS))
     epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else pd.DataFrame(columns=EPOCH_COLUMNS)
     return trials.sort_values("val_accuracy_best", ascending=False, na_position="last", ignore_index=True), epochs
 
 
 def best_trial(trials: pd.DataFrame) -> pd.Series | None:
     """Highest best validation accuracy among trials that neither diverged nor errored."""
-    from tuning.report import ranked
-
     top = ranked(trials)
     return None if top.empty else top.iloc[0]
 
