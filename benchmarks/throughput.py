@@ -1,6 +1,6 @@
-"""Training throughput: the seed's per-sample DataFrame pipeline against our whole-tensor loop.
+"""Training throughput: the notebook's per-sample DataFrame pipeline against our whole-tensor loop.
 
-Both sides train the SAME model with the SAME optimiser step (model.train.build_run on the
+Both sides train the SAME model with the SAME optimiser step (model.loop.build_run on the
 default TrainConfig: 784-512-256-10 MLP, LayerNorm, dropout 0.2, SGD nesterov, cosine per
 step); only the way batches reach the model differs, so the ratio is what our data pipeline
 and loop buy per epoch:
@@ -8,8 +8,8 @@ and loop buy per epoch:
 (a) seed: a pandas DataFrame (`label` + 784 int64 pixel columns, as pd.read_csv returns), a
     Dataset whose __getitem__ does df.iloc[idx], makes a float tensor and normalises it per
     sample, and DataLoader(shuffle=True, batch_size=b, num_workers=0);
-(b) ours: images normalised once as whole tensors (model.train.to_device), then
-    model.train.train_epoch (seeded randperm, batches by slicing).
+(b) ours: images normalised once as whole tensors (model.loop.to_device), then
+    model.loop.train_epoch (seeded randperm, batches by slicing).
 
 Our GFLOP/s is set against a float32 GEMM peak measured in the same process and thread count.
 (c) ours with precision=bf16 (bf16 autocast of the forward pass), reported as its own column
@@ -34,11 +34,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from data.mnist import DataConfig, load_splits
 from data.splits import Splits
-from model.train import Run, TrainConfig, build_run, setup, to_device, train_epoch, train_step
+from model.config import TrainConfig
+from model.loop import Run, build_run, setup, to_device, train_epoch, train_step
 
 
 class SeedDataset(Dataset):
-    """The seed's Dataset: one DataFrame row per image, converted and normalised per sample."""
+    """The notebook's Dataset: one DataFrame row per image, converted and normalised per sample."""
 
     def __init__(self, df: pd.DataFrame, transform: Callable[[torch.Tensor], torch.Tensor]):
         self.df, self.transform = df, transform
@@ -54,7 +55,7 @@ class SeedDataset(Dataset):
 
 
 def seed_frame(x: torch.Tensor, y: torch.Tensor) -> pd.DataFrame:
-    """What pd.read_csv gives for the seed's train.csv: int64 `label` then pixel0..pixel783."""
+    """What pd.read_csv gives for the notebook's train.csv: int64 `label` then pixel0..pixel783."""
     pixels = pd.DataFrame(x.reshape(len(x), -1).numpy().astype(np.int64),
                           columns=[f"pixel{i}" for i in range(784)])
     return pd.concat([pd.DataFrame({"label": y.numpy().astype(np.int64)}), pixels], axis=1)

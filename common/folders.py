@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from data.errors import InputError
+from common.errors import InputError
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")

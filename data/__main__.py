@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from common.folders import check_writable
-from data.atomic import save_figure
-from data.cli import add_dataclass_args, from_args, run_cli
-from data.errors import DataError
+from common.atomic import save_figure
+from common.cli import add_dataclass_args, from_args, run_cli
+from common.errors import DataError
 from data.mnist import DataConfig, load_splits
 from data.plots import class_distribution, sample_grid
 

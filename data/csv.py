@@ -1,4 +1,4 @@
-"""Read and write the seed's CSV format: a `label` column anywhere plus 784 pixel columns.
+"""Read and write the notebook's CSV format: a `label` column anywhere plus 784 pixel columns.
 
 Parsing goes through pandas' C parser (a fast int16 pass for clean files);
 only when that fails is the file re-read to pin the first bad cell down to
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.errors import DataError
+from common.errors import DataError
 from data.idx import atomic_write_shared
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from data.errors import DataError
+from common.errors import DataError
 from data.idx import MNIST_FILES, atomic_write_shared, find_idx, md5_of_idx
 
 logger = logging.getLogger(__name__)

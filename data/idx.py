@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from data.atomic import atomic_write
-from data.errors import DataError
+from common.atomic import atomic_write
+from common.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ _KNOWN_MAGIC = {LABELS_MAGIC: "labels", IMAGES_MAGIC: "images"}
 
 
 def atomic_write_shared(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """data.atomic.atomic_write, plus mode 0644: mkstemp makes 0600 files, but datasets are shared."""
+    """common.atomic.atomic_write, plus mode 0644: mkstemp makes 0600 files, but datasets are shared."""
 
     def write_then_chmod(tmp: Path) -> None:
         write(tmp)

@@ -1,4 +1,4 @@
-"""Where the digits come from: the packaged MNIST, any IDX folder, the seed's CSVs, or mirrors.
+"""Where the digits come from: the packaged MNIST, any IDX folder, the notebook's CSVs, or mirrors.
 
 `DataConfig` is the one description of a data source shared by every CLI; `load_splits`
 turns it into `Splits` (uint8 tensors, seeded stratified 80/20 split, train mean/std).
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data.errors import DataError
+from common.errors import DataError
 from data.splits import Splits, make_splits
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class DataConfig:
     data_dir: str | None = None
     """Folder of IDX files (gz or raw) in MNIST's names; None = the copy shipped with the package."""
     train_csv: str | None = None
-    """Training CSV in the seed's format (a `label` column anywhere plus 784 pixel columns)."""
+    """Training CSV in the notebook's format (a `label` column anywhere plus 784 pixel columns)."""
     test_csv: str | None = None
     """Test CSV in the same format; needed whenever --train-csv is given."""
     download: bool = False
@@ -40,7 +40,7 @@ class DataConfig:
     """Use a stratified subset of N training images (before the split) for quick runs. Every class needs
     2+ images in training and in validation: for MNIST at 80/20 that means N >= 111."""
     val_fraction: float = 0.2
-    """Share of the training images held out for validation (the seed's 20 %)."""
+    """Share of the training images held out for validation (the notebook's 20 %)."""
     split_seed: int = 0
     """Seed of the train/validation split (fixed across trials so they compare fairly)."""
 

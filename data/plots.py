@@ -1,17 +1,15 @@
 """Pictures of the data (pure: arrays in, matplotlib Figure out; the caller saves)."""
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: every plot is written to a file
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from common.plotting import plt
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray | None = None,
                 cols: int = 8, title: str = "") -> Figure:
-    """A grid of digits titled by label, or 'pred/true' (red when wrong) as the seed's
+    """A grid of digits titled by label, or 'pred/true' (red when wrong) as the notebook's
     visualize_samples_with_predictions did."""
     n = len(images)
     rows = max(1, int(np.ceil(n / cols)))

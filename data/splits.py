@@ -1,6 +1,6 @@
 """Seeded stratified train/validation split and whole-tensor normalisation.
 
-The seed split 60,000 training images 80/20 into 48,000 / 12,000; we do the same
+The notebook split 60,000 training images 80/20 into 48,000 / 12,000; we do the same
 with scikit-learn, stratified by label so every class keeps its share. `check_split` refuses, in
 one line and before any splitting, data too small for that (scikit-learn would raise a traceback).
 """
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from data.errors import DataError
+from common.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def fewest_per_class(
     """Fewest training and validation images each class can get, for any seed, when n of the images
     (`counts` per class) are kept by `stratified_subset` and then split by `split_train_val`.
 
-    scikit-learn gives a class the floor or the ceiling of its share at each step (the seed breaks
+    scikit-learn gives a class the floor or the ceiling of its share at each step (the random seed breaks
     ties), so floor(kept share), then floor(training share) and kept - ceil(training share), hold for
     every seed. Shares use scikit-learn's own float expressions so the floors agree with it exactly.
     Rows follow n, columns follow counts; validation is None when val_fraction is 0.
@@ -231,7 +231,7 @@ def make_splits(
 def normalise(x: torch.Tensor, mean: float, std: float, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 784) on `device`, scaled to [0,1] then standardised.
 
-    Done once per tensor, never per sample: the seed's per-sample transform was its bottleneck.
+    Done once per tensor, never per sample: the notebook's per-sample transform was its bottleneck.
     """
     x = x.to(device, non_blocking=True).flatten(1).to(torch.float32)
     return x.mul_(1.0 / (255.0 * std)).sub_(mean / std)

@@ -1,6 +1,6 @@
 """The MLP: Linear -> LayerNorm -> ReLU -> Dropout blocks, He initialisation, logits out.
 
-The seed put a softmax in front of CrossEntropyLoss (a double softmax: its loss stuck
+The notebook put a softmax in front of CrossEntropyLoss (a double softmax: its loss stuck
 near 1.50 at 97 % accuracy). Here the network returns logits; probabilities come from
 `predict_proba` at prediction time only.
 """
@@ -19,7 +19,7 @@ class MLPConfig:
     hidden_sizes: list[int] = field(default_factory=lambda: [512, 256])  # widths of the hidden layers
     num_classes: int = 10  # digits 0-9
     dropout: float = 0.2  # drop probability after each hidden block; 0 disables it
-    layer_norm: bool = True  # LayerNorm after each hidden Linear, as in the seed
+    layer_norm: bool = True  # LayerNorm after each hidden Linear, as in the notebook
 
 
 class FastDropout(nn.Module):
@@ -77,7 +77,7 @@ class MLP(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """He (Kaiming) normal init for ReLU layers; biases zero, as the seed did."""
+        """He (Kaiming) normal init for ReLU layers; biases zero, as the notebook did."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")

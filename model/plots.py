@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from data.plots import plt
+from common.plotting import plt
 
 
 def learning_curves(history: list[dict], title: str = "") -> Figure:

@@ -1,315 +1,120 @@
-"""Training on tensors held in memory: a seeded randperm per epoch, batches by slicing.
-
-Pure functions (no files, no printing): `fit` runs epochs and hands each epoch's metrics to a
-callback, which is where the CLI prints and the Ray trainable reports. `python -m model.train`
-runs one training (see model/cli.py).
-"""
+"""`python -m model.train`: one training run, printed epoch by epoch as the notebook did, saved under
+results/runs/<name>/. A thin CLI: the loop itself is model/loop.py."""
 from __future__ import annotations
 
-import contextlib
-import copy
-import logging
-import math
-import os
-import random
+import argparse
+import sys
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Literal
+from datetime import datetime
+from pathlib import Path
+from typing import IO
 
-import numpy as np
 import torch
-import torch.nn.functional as F
+from tqdm import tqdm
 
-from data.errors import InputError
-from data.splits import Splits, normalise
-from model.augment import random_shift
-from model.mlp import MLP, MLPConfig
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    """Every hyperparameter of one training run; the tuner searches over these names."""
-
-    lr: float = 0.05
-    """Learning rate (peak rate when a schedule is used)."""
-    batch_size: int = 128
-    """Images per optimiser step."""
-    epochs: int = 12
-    """Passes over the training split."""
-    optimizer: Literal["sgd", "adamw"] = "sgd"
-    """SGD (the seed's choice) or AdamW."""
-    momentum: float = 0.9
-    """SGD momentum (the seed used none; 0.9 trains faster)."""
-    nesterov: bool = True
-    """Nesterov momentum for SGD (ignored when momentum is 0)."""
-    weight_decay: float = 0.0
-    """L2 penalty (decoupled for AdamW)."""
-    schedule: Literal["none", "cosine", "step"] = "cosine"
-    """Learning-rate schedule: constant, cosine to zero over all steps, or step decay."""
-    step_size: int = 5
-    """Epochs between decays of the step schedule."""
-    gamma: float = 0.1
-    """Multiplier applied by each step decay."""
-    hidden_sizes: list[int] = field(default_factory=lambda: [512, 256])
-    """Widths of the hidden layers (their number is the depth)."""
-    dropout: float = 0.2
-    """Dropout probability after each hidden block (0 = off)."""
-    layer_norm: bool = True
-    """LayerNorm after each hidden Linear, as in the seed."""
-    augment_shift: int = 0
-    """Random shifts of up to +/-k pixels applied to training batches (0 = off)."""
-    seed: int = 0
-    """Seeds weights, batch order, dropout and augmentation: same seed, same metrics on CPU."""
-    threads: int = 0
-    """torch CPU threads; 0 = every CPU this process may use."""
-    device: str = "auto"
-    """'auto' (CUDA when available), 'cpu' or 'cuda[:N]'."""
-    precision: Literal["auto", "fp32", "bf16"] = "fp32"
-    """Forward pass in bf16 autocast (weights, optimiser and evaluation stay fp32): about 1.8x
-    faster epochs on CPUs with AVX512-BF16/AMX. 'auto' = bf16 where the hardware has it."""
-
-    def validate(self) -> "TrainConfig":
-        """Raise InputError naming the first bad field, so CLIs fail in one line."""
-        checks = [
-            ("lr", self.lr > 0 and math.isfinite(self.lr), "must be > 0"),
-            ("batch_size", self.batch_size >= 1, "must be >= 1"),
-            ("epochs", self.epochs >= 1, "must be >= 1"),
-            ("momentum", 0 <= self.momentum < 1, "must be in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
-            ("step_size", self.step_size >= 1, "must be >= 1"),
-            ("gamma", 0 < self.gamma <= 1, "must be in (0, 1]"),
-            ("hidden_sizes", len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1, "need widths >= 1"),
-            ("dropout", 0 <= self.dropout < 1, "must be in [0, 1)"),
-            ("augment_shift", 0 <= self.augment_shift <= 8, "must be in 0..8"),
-            ("threads", self.threads >= 0, "must be >= 0"),
-            ("optimizer", self.optimizer in ("sgd", "adamw"), "must be sgd or adamw"),
-            ("schedule", self.schedule in ("none", "cosine", "step"), "must be none, cosine or step"),
-            ("precision", self.precision in ("auto", "fp32", "bf16"), "must be auto, fp32 or bf16"),
-        ]
-        for name, ok, why in checks:
-            if not ok:
-                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: {why}")
-        return self
-
-    def mlp(self) -> MLPConfig:
-        return MLPConfig(hidden_sizes=list(self.hidden_sizes), dropout=self.dropout, layer_norm=self.layer_norm)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from common.folders import check_name, check_writable, inspect, lock
+from common.atomic import save_figure, write_json
+from common.cli import add_dataclass_args, from_args, run_cli
+from common.errors import InputError
+from data.mnist import DataConfig, load_splits
+from data.plots import sample_grid
+from data.splits import normalise
+from model.mlp import count_params
+from model.plots import confusion, learning_curves
+from model.config import TrainConfig
+from model.loop import build_run, fit, setup, test_metrics, to_device
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: no CUDA GPU is available here")
-    return torch.device(name)
+def parser() -> argparse.ArgumentParser:
+    # dataclass flags state their own defaults in their help (add_dataclass_args)
+    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__)
+    p.add_argument("--name", default=None, help="run folder name (default: a timestamp)")
+    p.add_argument("--results-dir", default="results", help="where results/runs/<name>/ goes (default: results)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dataclass_args(p, TrainConfig, "hyperparameters")
+    add_dataclass_args(p, DataConfig, "data")
+    return p
 
 
-def setup(cfg: TrainConfig) -> torch.device:
-    """The one seeding block, plus threads and device."""
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads or len(os.sched_getaffinity(0)))
-    return resolve_device(cfg.device)
+def epoch_line(m: dict, epochs: int) -> str:
+    return (f"Epoch [{m['epoch']}/{epochs}], Training Loss: {m['train_loss']:.4f}, "
+            f"Training Accuracy: {100 * m['train_accuracy']:.2f}%, Validation Loss: {m['val_loss']:.4f}, "
+            f"Validation Accuracy: {100 * m['val_accuracy']:.2f}%")
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 when asked, or ('auto') when the hardware multiplies bf16 natively; None = fp32."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    native = [getattr(torch.cpu, f, lambda: False) for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return torch.bfloat16 if any(f() for f in native) else None
+def run_folder(results_dir: str, name: str | None) -> Path:
+    """results/runs/<name>, checked (one name component, writable, not taken); nothing is created."""
+    name = datetime.now().strftime("%Y%m%d-%H%M%S") if name is None else check_name(name)
+    out = Path(results_dir) / "runs" / name
+    check_writable(out.parent, "--results-dir", results_dir)
+    if inspect(out, "metrics.json") != "new":
+        raise InputError(f"--name {name}: {out} already holds a run; pick another name")
+    return out
 
 
-@dataclass
-class DeviceData:
-    """Normalised float32 (N, 784) tensors on the training device, moved there once."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    background: float  # normalised value of a black pixel, for shifted-in borders
+def claim_run(out: Path) -> IO:
+    """Lock the run folder (creating it); a run that took it meanwhile is refused in one line."""
+    held = lock(out)
+    if inspect(out, "metrics.json") != "new":
+        held.close()
+        raise InputError(f"--name {out.name}: {out} already holds a run; pick another name")
+    return held
 
 
-def to_device(splits: Splits, device: torch.device | str) -> DeviceData:
-    m, s = splits.mean, splits.std
-    return DeviceData(
-        normalise(splits.train_x, m, s, device), splits.train_y.to(device),
-        normalise(splits.val_x, m, s, device), splits.val_y.to(device), background=-m / s,
-    )
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    cfg = from_args(TrainConfig, args).validate()
+    dcfg = from_args(DataConfig, args)
+    out = run_folder(args.results_dir, args.name)
+    device = setup(cfg)
+    t0 = time.perf_counter()
+    splits = load_splits(dcfg)
+    held = claim_run(out)  # noqa: F841 — the lock is held until the process ends
+    data = to_device(splits, device)
+    run = build_run(cfg, len(data.train_y), device)
+    print(f"data {splits.sizes()}, model {cfg.hidden_sizes} ({count_params(run.model):,} parameters), device {device}")
 
+    bars: list[tqdm] = []
 
-@dataclass
-class Run:
-    """Model, optimiser and schedule of one training, plus the epochs done (for checkpoints)."""
+    def new_bar() -> None:  # one bar per epoch, as the notebook's tqdm loops
+        bars.append(tqdm(total=len(data.train_y), desc=f"epoch {run.epoch + 1}/{cfg.epochs}", unit="img",
+                         leave=False, disable=args.quiet))
 
-    cfg: TrainConfig
-    model: MLP
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None
-    epoch: int = 0
-    amp: torch.dtype | None = None  # autocast dtype of the forward pass (None = fp32)
+    def on_epoch(m: dict, _run) -> None:
+        bars[-1].close()
+        print(epoch_line(m, cfg.epochs) + (" (diverged)" if m["diverged"] else ""), flush=True)
+        if m["epoch"] < cfg.epochs:
+            new_bar()
 
-    def state_dict(self) -> dict:
-        """A deep copy: torch's state dicts alias live tensors (momentum buffers included)."""
-        return copy.deepcopy({
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else None, "epoch": self.epoch,
-        })
+    new_bar()
+    history = fit(run, data, on_epoch, progress=lambda n: bars[-1].update(n))
+    bars[-1].close()
+    train_s = time.perf_counter() - t0
 
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler and state["scheduler"]:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch = state["epoch"]
+    test_x = normalise(splits.test_x, splits.mean, splits.std, device)
+    test = test_metrics(run.model, test_x, splits.test_y.to(device))
+    pred = test.pop("predictions")
+    print(f"Test Accuracy: {100 * test['test_accuracy']:.2f}%, Test Loss: {test['test_loss']:.4f} "
+          f"({train_s:.0f} s)")
 
-
-def build_run(cfg: TrainConfig, n_train: int, device: torch.device) -> Run:
-    model = MLP(cfg.mlp()).to(device)
-    params = model.parameters()
-    if cfg.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-            weight_decay=cfg.weight_decay, fused=True,  # one kernel per step: -15 % step time at batch 16
-        )
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    steps = math.ceil(n_train / cfg.batch_size)
-    sched: torch.optim.lr_scheduler.LRScheduler | None = None
-    if cfg.schedule == "cosine":  # stepped per batch, so short runs still anneal smoothly
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * cfg.epochs)
-    elif cfg.schedule == "step":
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=steps * cfg.step_size, gamma=cfg.gamma)
-    return Run(cfg, model, opt, sched, amp=autocast_dtype(cfg.precision, device))
-
-
-def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimiser step (and schedule step) on a batch; returns the detached loss and logits.
-
-    Autocast wraps each forward pass on its own: it caches the bf16 copies of the weights until
-    its context exits, so one context around many steps would keep training step 0's weights.
-    """
-    with torch.autocast(xb.device.type, dtype=run.amp) if run.amp else contextlib.nullcontext():
-        logits = run.model(xb)
-    loss = F.cross_entropy(logits.float(), yb)
-    run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    run.optimizer.step()
-    if run.scheduler is not None:
-        run.scheduler.step()
-    return loss.detach(), logits.detach()
-
-
-def train_epoch(
-    run: Run, x: torch.Tensor, y: torch.Tensor, background: float = 0.0,
-    progress: Callable[[int], None] | None = None,
-) -> dict:
-    """One pass in a seeded random order; returns mean loss/accuracy and whether it diverged.
-
-    Divergence (a non-finite loss) is checked every 50 steps so the hot loop rarely syncs.
-    """
-    cfg, model = run.cfg, run.model
-    epoch_seed = cfg.seed * 100_003 + run.epoch  # depends only on (seed, epoch): resumes repeat exactly
-    gen = torch.Generator().manual_seed(epoch_seed)
-    model.seed_dropout(epoch_seed)
-    model.train()
-    perm = torch.randperm(len(y), generator=gen).to(x.device)
-    # Gather each batch into one reused buffer: copying the whole split per epoch costs a fresh
-    # 150 MB allocation whose page faults outweigh the copy (the buffer is free again once
-    # backward() has used the saved input).
-    xbuf = x.new_empty((min(cfg.batch_size, len(y)), *x.shape[1:]))
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=x.device)
-    seen, diverged = 0, False
-    for step, i in enumerate(range(0, len(y), cfg.batch_size)):
-        idx = perm[i:i + cfg.batch_size]
-        xb, yb = torch.index_select(x, 0, idx, out=xbuf[:len(idx)]), y[idx]
-        if cfg.augment_shift:
-            xb = random_shift(xb, cfg.augment_shift, background, gen)
-        loss, logits = train_step(run, xb, yb)
-        loss_sum += loss * len(yb)
-        correct += (logits.argmax(1) == yb).sum()
-        seen += len(yb)
-        if progress is not None:
-            progress(len(yb))
-        if step % 50 == 49 and not torch.isfinite(loss_sum):
-            diverged = True
-            break
-    loss_mean = float(loss_sum) / max(seen, 1)
-    diverged = diverged or not math.isfinite(loss_mean)
-    return {"train_loss": loss_mean, "train_accuracy": int(correct) / max(seen, 1), "diverged": diverged}
-
-
-@torch.inference_mode()
-def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
-    """Logits for x in large batches, dropout off."""
-    model.eval()
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else x.new_zeros(0, 10)
-
-
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    logits = predict(model, x)
-    if not len(y):
-        return {"loss": float("nan"), "accuracy": float("nan")}
-    return {
-        "loss": float(F.cross_entropy(logits, y)),
-        "accuracy": float((logits.argmax(1) == y).float().mean()),
-    }
-
-
-def test_metrics(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """Test-set figures for reports: accuracy, loss, per-class accuracy, confusion matrix, predictions."""
-    from sklearn.metrics import confusion_matrix
-
-    logits = predict(model, x)
-    pred = logits.argmax(1)
-    cm = confusion_matrix(y.cpu().numpy(), pred.cpu().numpy(), labels=list(range(10)))
-    per_class = (np.diag(cm) / np.maximum(cm.sum(1), 1)).tolist()
-    return {
-        "test_accuracy": float((pred == y).float().mean()), "test_loss": float(F.cross_entropy(logits, y)),
-        "per_class_accuracy": per_class, "confusion_matrix": cm.tolist(), "predictions": pred.cpu().numpy(),
-    }
-
-
-EpochCallback = Callable[[dict, Run], bool | None]
-
-
-def fit(run: Run, data: DeviceData, on_epoch: EpochCallback | None = None,
-        progress: Callable[[int], None] | None = None) -> list[dict]:
-    """Train from run.epoch to cfg.epochs. `on_epoch(metrics, run)` returning False stops early.
-
-    A diverged epoch is reported (diverged=True, losses non-finite) and ends training.
-    """
-    history = []
-    while run.epoch < run.cfg.epochs:
-        t0 = time.perf_counter()
-        lr = run.optimizer.param_groups[0]["lr"]
-        m = train_epoch(run, data.train_x, data.train_y, data.background, progress)
-        run.epoch += 1
-        val = evaluate(run.model, data.val_x, data.val_y) if not m["diverged"] else {"loss": float("nan"), "accuracy": 0.0}
-        m.update(epoch=run.epoch, lr=lr, val_loss=val["loss"], val_accuracy=val["accuracy"],
-                 epoch_time_s=time.perf_counter() - t0)
-        history.append(m)
-        if on_epoch is not None and on_epoch(m, run) is False:
-            break
-        if m["diverged"]:
-            log.info("training diverged at epoch %d (non-finite loss)", run.epoch)  # callers report it
-            break
-    return history
+    torch.save(run.model.state_dict(), out / "model.pt")
+    write_json(out / "metrics.json", {
+        "config": cfg.to_dict(), "data": {**vars(dcfg), **splits.sizes(), "checksum": splits.checksum},
+        "seed": cfg.seed, "history": history, "diverged": history[-1]["diverged"],
+        "val_accuracy": history[-1]["val_accuracy"], "time_s": train_s, **test,
+    })
+    save_figure(learning_curves(history, f"{cfg.hidden_sizes} lr {cfg.lr} batch {cfg.batch_size}"), out / "curves.png")
+    save_figure(confusion(torch.tensor(test["confusion_matrix"]).numpy()), out / "confusion.png")
+    n = 32
+    save_figure(sample_grid(splits.test_x[:n].numpy(), splits.test_y[:n].numpy(), pred[:n],
+                            title="predicted / true (test)"), out / "predictions.png")
+    print(f"wrote {out}/: metrics.json model.pt curves.png confusion.png predictions.png")
+    if history[-1]["diverged"]:
+        print(f"error: training diverged at epoch {history[-1]['epoch']} (non-finite loss); try a smaller --lr",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    from data.cli import run_cli
-    from model.cli import main
-
     run_cli(main)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, tree
 
 CASES = [
     ("tuning.grid", ["--epochs", "0"], "--epochs 0"),
@@ -60,9 +60,11 @@ def test_same_name_refuses_to_overwrite(tmp_path):
 
 
 def test_resume_with_nothing_to_resume(tmp_path):
-    # Rule: --resume on a name that never ran says there is nothing to resume.
+    # Rule: --resume on a name that never ran says there is nothing to resume and leaves nothing behind,
+    # so the plain run of that name that follows is not refused.
     r = run_cli("tuning.grid", "--resume", "--name", "never", "--subset", "100", "--results-dir", str(tmp_path))
     assert r.returncode == 2 and "nothing to resume" in r.stderr
+    assert tree(tmp_path) == []
 
 
 def test_unreachable_address_fails_fast(tmp_path):

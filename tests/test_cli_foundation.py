@@ -9,7 +9,7 @@ from tests.conftest import run_cli
 
 
 def test_model_train_one_epoch_on_a_slice(tmp_path):
-    # Rule: a one-epoch run on a small slice exits 0, prints the seed-style lines, writes its files.
+    # Rule: a one-epoch run on a small slice exits 0, prints the notebook-style lines, writes its files.
     r = run_cli("model.train", "--epochs", "1", "--subset", "1000", "--hidden-sizes", "64",
                 "--results-dir", str(tmp_path), "--name", "smoke", "--threads", "1")
     assert r.returncode == 0, r.stderr
@@ -48,7 +48,7 @@ def test_bad_flag_is_one_line_exit_2(tmp_path, args, needle):
 
 
 def test_model_train_reads_seed_csv(tmp_path, mnist_arrays):
-    # Rule: --train-csv/--test-csv in the seed's format (label column not first) train end to end.
+    # Rule: --train-csv/--test-csv in the notebook's format (label column not first) train end to end.
     from data.csv import write_csv
 
     tx, ty, sx, sy = mnist_arrays

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from data.download import LOCK_NAME, download_mnist
-from data.errors import DataError
+from common.errors import DataError
 from data.idx import MNIST_FILES, md5_of_idx, read_idx, write_idx
 
 RAW = Path(__file__).resolve().parents[1] / "data" / "raw"

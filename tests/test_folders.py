@@ -10,7 +10,7 @@ import json
 import pytest
 
 from common.folders import LOCK_FILE, check_name, clear, inspect, lock
-from data.errors import InputError
+from common.errors import InputError
 from tests.conftest import one_error, run_cli, tree
 
 NAME_RULE = "use one folder name of letters, digits, '-', '_' and '.' (not '.' or '..', no '/')"

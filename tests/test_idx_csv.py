@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data.csv import read_csv, write_csv
-from data.errors import DataError
+from common.errors import DataError
 from data.idx import MNIST_FILES, find_idx, md5_of_idx, read_idx, write_idx
 
 RAW = Path(__file__).resolve().parents[1] / "data" / "raw"

@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
-from data.errors import InputError
+from common.errors import InputError
 from model.augment import random_shift
 from model.mlp import MLP, FastDropout, MLPConfig
-from model.train import TrainConfig, build_run, fit, setup, to_device, train_epoch
+from model.config import TrainConfig
+from model.loop import build_run, fit, setup, to_device, train_epoch
 
 
 def small_cfg(**kw) -> TrainConfig:
@@ -172,7 +173,7 @@ def test_bf16_precision_learns_like_fp32_and_keeps_fp32_weights(small_splits):
 
 def test_precision_auto_follows_the_hardware():
     # Rule: 'auto' gives bf16 exactly when the CPU multiplies bf16 natively; fp32/bf16 are as asked.
-    from model.train import autocast_dtype
+    from model.loop import autocast_dtype
 
     native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     cpu = torch.device("cpu")

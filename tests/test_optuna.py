@@ -54,13 +54,13 @@ def test_study_is_readable_by_optuna_with_intermediate_values(study_run):
 
 
 def test_warm_start_is_trial_zero(study_run):
-    # Rule: the seed's best configuration (lr 0.1, batch 16) is the study's first trial.
+    # Rule: the notebook's best configuration (lr 0.1, batch 16) is the study's first trial.
     t0 = load_study(study_run).trials[0]
     assert t0.number == 0 and t0.params["lr"] == 0.1 and t0.params["batch_size"] == 16
 
 
 def test_warm_start_keeps_only_what_the_space_allows():
-    # Rule: the warm start sets the seed's best values that the space can take: optuna_plain has
+    # Rule: the warm start sets the notebook's best values that the space can take: optuna_plain has
     # no batch 16, so trial 0 there is lr 0.1 with the rest sampled.
     from tuning.optuna import _warm_start
     from tuning.space import load_space

@@ -10,9 +10,10 @@ import logging
 
 import pytest
 
-from data.errors import InputError
+from common.errors import InputError
 from tests.conftest import run_cli
-from tuning.report import METRIC_COLUMNS, load_tables, ranked, summary_text
+from tuning.summary import summary_text
+from tuning.tables import METRIC_COLUMNS, load_tables, ranked
 
 TRIAL_COLUMNS = [*METRIC_COLUMNS, "lr", "batch_size"]  # 13 fields
 EPOCH_COLUMNS = ["trial_id", "epoch", "val_accuracy", "val_loss"]

@@ -14,7 +14,7 @@ import pytest
 
 from data.__main__ import check_writable_dir
 from data.csv import write_csv
-from data.errors import DataError, InputError
+from common.errors import DataError, InputError
 from data.idx import write_idx
 from data.mnist import DataConfig, load_splits
 from data.splits import (

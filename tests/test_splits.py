@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from data.errors import DataError
+from common.errors import DataError
 from data.mnist import DataConfig, load_splits
 from data.splits import make_splits, normalise
 

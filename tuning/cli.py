@@ -21,17 +21,18 @@ from tqdm import tqdm
 
 from common.folders import Claim, clear, inspect, lock
 from common.interrupts import Interrupted, StopOnSignal
-from data.atomic import write_json
-from data.cli import add_dataclass_args, from_args
-from data.errors import InputError
+from common.atomic import write_json
+from common.cli import add_dataclass_args, from_args
+from common.errors import InputError
 from data.mnist import DataConfig, load_splits
+from model.config import TrainConfig
 from tuning.limits import check_limits
 from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, check_experiment,
                               check_storage, check_target, damaged_checkpoints, results_folder)
-from tuning.report import finished_count
+from tuning.summary import finished_count
 from tuning.results import best_trial, tables, write_best, write_tables
-from tuning.runner import (EXPERIMENT, SearchConfig, build_tuner, check_address, experiments, finished_results,
-                           init_ray, quiet_ray_env, storage_dir, unfinished_trials)
+from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, check_address, experiments,
+                           finished_results, init_ray, quiet_ray_env, storage_dir, unfinished_trials)
 from tuning.space import SearchSpace, apply_params, load_space
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any
 
 
 def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParser,
-               make_search: Callable[[SearchConfig, SearchSpace, Any, Path, argparse.Namespace], dict],
+               make_search: Callable[[SearchConfig, SearchSpace, TrainConfig, Path], Search],
                after: Callable[["Finished"], None] | None = None,
                defaults: SearchConfig | None = None, extendable: bool = False,
                check_resume: Callable[[Path], None] | None = None) -> int:
@@ -165,21 +166,21 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
             quiet_ray_env(cfg.ray_output)
             init_ray(cfg)
             stop.install()  # ray.init put its own SIGTERM handler in place
-            search = make_search(cfg, space, base, out, args)
+            search = make_search(cfg, space, base, out)
         except InputError:
             if claim.fresh:  # nothing ran: leave no folder behind for the next run to trip over
                 claim.release()
                 shutil.rmtree(out, ignore_errors=True)
             raise
-        total = search.pop("total")
+        total = search.num_samples
         info["planned"] = total
         write_json(out / MARKER, info)
         bar = TrialBar(total)
         results = [r for path in earlier[:-1] for r in finished_results(path)]  # earlier top-ups, all finished
-        tuner = build_tuner(cfg, out, splits, base, restore=earlier[-1] if earlier else None,
-                            callbacks=[as_callback(bar)], **search)
+        tuner = build_tuner(cfg, out, splits, base, search, restore=earlier[-1] if earlier else None,
+                            callbacks=[as_callback(bar)])
         print(f"{kind} search '{out.name}': {total} trials of up to {base.epochs} epochs, "
-              f"scheduler {cfg.scheduler if search.get('scheduler', 'default') == 'default' else 'none'}, "
+              f"scheduler {'none' if search.pareto else cfg.scheduler}, "
               f"{cfg.cpus_per_trial:g} CPU / {cfg.gpus_per_trial:g} GPU per trial, data {splits.sizes()}")
         fit_start = time.perf_counter()
         unfinished: set[str] = set()
@@ -190,11 +191,10 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
             left = total - len(results)
             if stop.signum is None and extendable and cfg.resume and left > 0:  # a finished study asked for more
                 bar.set_done(len(results))
-                more = make_search(dataclasses.replace(cfg, trials=left), space, base, out, args)
-                more.pop("total")
+                more = make_search(dataclasses.replace(cfg, trials=left), space, base, out)
                 name = f"{EXPERIMENT}-{len(earlier) + 1}"
                 print(f"adding {left} trial(s) to the {len(results)} already run (Ray experiment {name}/)")
-                tuner = build_tuner(cfg, out, splits, base, experiment=name, callbacks=[as_callback(bar)], **more)
+                tuner = build_tuner(cfg, out, splits, base, more, experiment=name, callbacks=[as_callback(bar)])
                 with stop.tune_loop():
                     grid = tuner.fit()
                 results += list(grid)
@@ -252,7 +252,7 @@ class Finished:
     out: Path
     cfg: SearchConfig
     data: DataConfig
-    base: Any
+    base: TrainConfig
     results: list  # Ray `Result`s of every experiment of the search
     trials: Any
 
@@ -284,7 +284,9 @@ def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, suffi
 
 
 def finish(out: Path, cfg: SearchConfig, wall: dict[str, float]) -> None:
-    from tuning.report import load_tables, redraw, summary_text
+    from tuning.report import redraw
+    from tuning.summary import summary_text
+    from tuning.tables import load_tables
 
     t = load_tables(out)
     paths = redraw(out, t)

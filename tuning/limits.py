@@ -13,7 +13,7 @@ The memory estimate of one trial, in bytes, for hidden widths h_1..h_n and batch
   4 x P: float32 weights, gradients and two optimiser buffers (AdamW's moments; SGD has one)
   S = 784 + sum(h) + 10 values per image; a training step keeps about 6 of each per image
       (Linear, LayerNorm and dropout outputs, the dropout mask, and gradients during backward);
-      model.train.predict's evaluation batches of 8192 images keep about 2
+      model.loop.predict's evaluation batches of 8192 images keep about 2
   60,000 x 784 x 4: the normalised images held on the trial's device
 
 B is the largest batch size of the space, at most 60,000 (an epoch never batches more images than
@@ -26,14 +26,15 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from model.train import TrainConfig, resolve_device
+from model.config import TrainConfig
+from model.loop import resolve_device
 from tuning.space import DEPTH, WIDTH, Param, SearchSpace, SpaceError
 
 IN_FEATURES, CLASSES = 784, 10
 BYTES = 4  # float32
 STATE_COPIES = 4  # weights, gradients, two optimiser buffers
 TRAIN_COPIES, EVAL_COPIES = 6, 2  # values kept per unit and image in a training step / an evaluation batch
-EVAL_BATCH = 8192  # model.train.predict's batch
+EVAL_BATCH = 8192  # model.loop.predict's batch
 MAX_BATCH = 60_000  # MNIST's training images
 DATA_BYTES = MAX_BATCH * IN_FEATURES * BYTES
 

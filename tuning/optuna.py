@@ -2,25 +2,25 @@
 
 The study lives in results/<name>/study.db (optuna.load_study / optuna-dashboard read it): ASHA's
 stops are PRUNED, diverged trials FAILED, finished ones COMPLETE with per-epoch intermediate
-values. The seed's best (lr 0.1, batch 16) is trial 0. `--objectives accuracy,params` (or
+values. The notebook's best (lr 0.1, batch 16) is trial 0. `--objectives accuracy,params` (or
 accuracy,latency) searches a Pareto front instead, without ASHA.
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import optuna  # the library: this module is tuning.optuna, imported by absolute name only
 
-from data.atomic import atomic_write
-from data.cli import run_cli
-from data.errors import InputError
+from common.atomic import atomic_write
+from common.cli import run_cli
+from common.errors import InputError
 from tuning.cli import Finished, make_parser, params_of, retrain, run_search
 from tuning.preflight import check_study_db
-from tuning.runner import METRIC, SearchConfig
-from tuning.space import SEED_BEST, DefineByRun, SearchSpace, apply_params
+from model.config import TrainConfig
+from tuning.runner import METRIC, Search, SearchConfig
+from tuning.space import NOTEBOOK_BEST, DefineByRun, SearchSpace, apply_params
 from tuning.searcher import StudySearch
 from tuning.study import fail_orphans, load_study, make_sampler, pareto_table, storage_url
 
@@ -45,7 +45,7 @@ class OptunaConfig(SearchConfig):
     """ASHA keeps the top 1/reduction_factor at each rung: 4 (rungs 3, 12, 48), because TPE's later
     trials are better than its first, and asynchronous ASHA promotes most of a rising sequence."""
     warm_start: bool = True
-    """Evaluate the seed's best configuration (lr 0.1, batch 16) as trial 0."""
+    """Evaluate the notebook's best configuration (lr 0.1, batch 16) as trial 0."""
 
     def validate(self) -> "OptunaConfig":
         super().validate()
@@ -70,7 +70,7 @@ def metrics_and_modes(cfg: OptunaConfig) -> tuple[list[str], list[str]]:
     return metrics, modes
 
 
-def optuna_search(cfg: OptunaConfig, space: SearchSpace, base, out: Path, args: argparse.Namespace) -> dict:
+def optuna_search(cfg: OptunaConfig, space: SearchSpace, base: TrainConfig, out: Path) -> Search:
     from ray.tune.search import ConcurrencyLimiter
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -85,24 +85,19 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base, out: Path, args: 
         study_name=out.name, storage=optuna.storages.RDBStorage(storage_url(out)), seed=seed,
         max_epochs=base.epochs,
     )
-    searcher._ot_study.set_user_attr("objectives", metrics)
+    searcher.study.set_user_attr("objectives", metrics)
     import ray
 
     slots = int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial) or 1
     limited = ConcurrencyLimiter(searcher, max_concurrent=cfg.max_concurrent or slots)
-    search = {"search_alg": limited, "num_samples": cfg.trials, "total": cfg.trials,
-              "metric": None if multi else METRIC, "mode": None if multi else "max"}
-    if multi:
-        search["scheduler"] = None  # a Pareto search compares whole trials: no early stopping
-    if cfg.timeout:
-        search["time_budget_s"] = cfg.timeout
-    return search
+    return Search(search_alg=limited, num_samples=cfg.trials, pareto=multi,
+                  measure_latency="latency_ms" in metrics, time_budget_s=cfg.timeout)
 
 
 def _warm_start(space: SearchSpace) -> dict:
-    """The seed's best, restricted to parameters the space searches (and values it allows)."""
+    """The notebook's best, restricted to parameters the space searches (and values it allows)."""
     point = {}
-    for k, v in SEED_BEST.items():
+    for k, v in NOTEBOOK_BEST.items():
         p = space.params.get(k)
         if p is None:
             continue

@@ -13,8 +13,9 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from data.plots import plt
-from tuning.report import FAILED, fmt_value, format_test_accuracy, hyperparameters, ranked, usable
+from common.plotting import plt
+from tuning.summary import format_test_accuracy
+from tuning.tables import FAILED, fmt_value, hyperparameters, ranked, usable
 
 LABELS = {"lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay",
           "augment_shift": "augmentation shift", "n_layers": "hidden layers", "hidden_sizes": "hidden sizes"}
@@ -215,7 +216,7 @@ def predictions_grid(model, images: np.ndarray, labels: np.ndarray, mean: float,
 
     from data.plots import sample_grid
     from data.splits import normalise
-    from model.train import predict
+    from model.loop import predict
 
     pred = predict(model, normalise(torch.from_numpy(np.ascontiguousarray(images)), mean, std)).argmax(1)
     return sample_grid(images, labels, pred.numpy(), title=title)
@@ -225,7 +226,7 @@ def compare_accuracy(rows: pd.DataFrame) -> Figure | None:
     """Best validation accuracy and test accuracy (mean ± std over seeds) per search, one row each.
 
     Dots rather than bars: the differences live in the last percent, and a bar must start at 0.
-    `rows` is tuning.report.compare_rows' table (fractions).
+    `rows` is tuning.summary.compare_rows' table (fractions).
     """
     if rows.empty:
         return None

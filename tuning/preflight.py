@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from common.folders import check_name, check_writable, inspect
-from data.errors import InputError
+from common.errors import InputError
 
 log = logging.getLogger(__name__)
 MARKER = "search.json"  # written first by every search: a folder holding it is one this tool made

@@ -1,7 +1,7 @@
 """Ray's ResultGrid -> the trial table and the epoch table, written atomically.
 
 trials.csv/.parquet: one row per trial; epochs.csv: every reported epoch of every trial.
-The schema is documented in README ("results/<name>/").
+The columns and statuses are tuning/tables.py's (documented in README, "results/<name>/").
 """
 from __future__ import annotations
 
@@ -11,14 +11,10 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from data.atomic import atomic_write, write_json
-from tuning.report import INTERRUPTED, METRIC_COLUMNS, ranked
-from tuning.space import DEPTH, WIDTH, scalar
-
-EPOCH_COLUMNS = ["trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
-                 "epoch_time_s", "diverged", "pid", "timestamp"]  # pid/timestamp: which worker ran it, when
-
-
+from common.atomic import atomic_write, write_json
+from tuning.space import DEPTH, WIDTH
+from tuning.tables import (COMPLETED, DIVERGED, EPOCH_COLUMNS, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY,
+                           encode_sizes, ranked)
 
 
 def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max_epochs: int,
@@ -29,17 +25,17 @@ def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max
     if cut:
         status = INTERRUPTED
     elif error is not None:
-        status = "error"
+        status = ERROR
     elif n and bool(last["diverged"]):
-        status = "diverged"
+        status = DIVERGED
     elif n < max_epochs:
-        status = "stopped_early"
+        status = STOPPED_EARLY
     else:
-        status = "completed"
+        status = COMPLETED
     nan = math.nan
     col = lambda c, f: (float(getattr(epochs[c], f)()) if n and epochs[c].notna().any() else nan)  # noqa: E731
     return {
-        "trial_id": trial_id, "status": status, **{k: scalar(v) for k, v in config.items()},
+        "trial_id": trial_id, "status": status, **{k: encode_sizes(v) for k, v in config.items()},
         "epochs_run": n,
         "val_accuracy_best": col("val_accuracy", "max"), "val_accuracy_last": float(last["val_accuracy"]) if n else nan,
         "val_loss_best": col("val_loss", "min"), "val_loss_last": float(last["val_loss"]) if n else nan,
@@ -70,9 +66,9 @@ def tables(results: Iterable[Any], max_epochs: int,
         if len(df) and "epoch" in df:
             df = df.dropna(subset=["epoch"]).drop_duplicates("epoch", keep="first").sort_values("epoch")
             df = df.assign(trial_id=trial_id, epoch=df["epoch"].astype(int), diverged=df["diverged"].astype(bool))
-            epoch_frames.append(df.reindex(columns=EPOCH_COLUMNS))
+            epoch_frames.append(df.reindex(columns=list(EPOCH_COLUMNS)))
         else:
-            df = pd.DataFrame(columns=EPOCH_COLUMNS)
+            df = pd.DataFrame(columns=list(EPOCH_COLUMNS))
         time_s = float(df["time_total_s"].iloc[-1]) if "time_total_s" in df and len(df) else math.nan
         node = str(df["node_id"].iloc[-1]) if "node_id" in df and len(df) else ""
         cut = trial_id in unfinished or Path(r.path or "").name in unfinished
@@ -81,7 +77,7 @@ def tables(results: Iterable[Any], max_epochs: int,
         rows.append(trial_row(trial_id, with_hidden_sizes(dict(r.config or {})), df, r.error, max_epochs, time_s, node,
                               cut))
     trials = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(METRIC_COLUMNS))
-    epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else pd.DataFrame(columns=EPOCH_COLUMNS)
+    epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else pd.DataFrame(columns=list(EPOCH_COLUMNS))
     return trials.sort_values("val_accuracy_best", ascending=False, na_position="last", ignore_index=True), epochs
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from data.mnist import DataConfig, load_splits
 from data.splits import normalise
-from model.train import Run, TrainConfig, build_run, fit, setup, test_metrics, to_device
+from model.config import TrainConfig
+from model.loop import Run, build_run, fit, setup, test_metrics, to_device
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from data.errors import InputError
+from common.errors import FieldError, InputError
 from data.splits import Splits
-from model.train import TrainConfig
+from model.config import TrainConfig
 
 log = logging.getLogger(__name__)
 METRIC, MODE = "val_accuracy", "max"
@@ -34,7 +34,7 @@ class SearchConfig:
     reduction_factor: float = 3
     """ASHA keeps the top 1/reduction_factor of trials at each rung."""
     cpus_per_trial: float = 1
-    """CPUs per trial; torch threads follow it. Two 1-CPU trials beat one 2-CPU trial here."""
+    """CPUs per trial; torch threads follow it."""
     gpus_per_trial: float = 0
     """GPUs per trial; fractions pack trials on one GPU (0.25 = four per GPU)."""
     max_concurrent: int = 0
@@ -76,7 +76,7 @@ class SearchConfig:
         ]
         for name, ok, why in rules:
             if not ok:
-                raise InputError(f"--{name.replace('_', '-')} {getattr(self, name)}: {why}")
+                raise FieldError(name, getattr(self, name), why)
         if self.gpus_per_trial > 0 and not self.address:
             import torch
 
@@ -86,6 +86,24 @@ class SearchConfig:
         if self.resume and self.overwrite:
             raise InputError("--resume and --overwrite contradict each other: pick one")
         return self
+
+
+@dataclass
+class Search:
+    """What a search kind (tuning/grid.py, tuning/optuna.py) hands the shared driver (tuning/cli.py)."""
+
+    search_alg: Any
+    """Ray's searcher: a BasicVariantGenerator of grid points, or Optuna's StudySearch."""
+    num_samples: int
+    """Trials this Ray experiment runs: the plan that search.json and the progress bar count."""
+    param_space: dict | None = None
+    """Ray's param_space, where the searcher needs one (the grid names each parameter's values)."""
+    pareto: bool = False
+    """Several objectives: trials are compared whole (no early stopping) and Ray gets no single metric."""
+    measure_latency: bool = False
+    """Trials time inference once (the latency objective)."""
+    time_budget_s: float | None = None
+    """Stop starting trials after this many seconds (Optuna's --timeout)."""
 
 
 def check_address(address: str, timeout: float = 5.0) -> None:
@@ -141,15 +159,14 @@ def storage_dir(cfg: SearchConfig, out: Path) -> Path:
     return Path(cfg.storage_path).expanduser().resolve() if cfg.storage_path else out.resolve()
 
 
-def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig):
+def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig, measure_latency: bool):
     from ray import tune
 
     from tuning.trainable import train_trial
 
     resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
-    latency = "latency" in str(getattr(cfg, "objectives", ""))
-    return tune.with_resources(tune.with_parameters(train_trial, splits=splits, base=base, measure_latency=latency),
-                               resources)
+    return tune.with_resources(
+        tune.with_parameters(train_trial, splits=splits, base=base, measure_latency=measure_latency), resources)
 
 
 def experiments(cfg: SearchConfig, out: Path) -> list[Path]:
@@ -175,25 +192,23 @@ def finished_results(path: Path) -> list:
     return list(ResultGrid(ExperimentAnalysis(str(path))))
 
 
-def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig, *, restore: Path | None = None,
-                experiment: str = EXPERIMENT, param_space: dict | None = None, search_alg: Any = None,
-                num_samples: int = 1, callbacks: list | None = None, metric: str | list[str] | None = METRIC,
-                mode: str | list[str] | None = MODE, scheduler: Any = "default", time_budget_s: float | None = None):
+def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig, search: Search, *,
+                restore: Path | None = None, experiment: str = EXPERIMENT, callbacks: list | None = None):
     """A new Tuner writing to <storage>/<experiment>, or the interrupted one at `restore`."""
     from ray import tune
 
-    trainable = make_trainable(cfg, splits, base)
+    trainable = make_trainable(cfg, splits, base, search.measure_latency)
     if restore is not None:
         if not tune.Tuner.can_restore(str(restore)):
             raise InputError(f"--resume: nothing to resume in {restore} (no interrupted search of that --name)")
         log.info("restoring %s", restore)
-        return tune.Tuner.restore(str(restore), trainable=trainable, param_space=param_space,
+        return tune.Tuner.restore(str(restore), trainable=trainable, param_space=search.param_space,
                                   resume_unfinished=True, resume_errored=True, restart_errored=False)
     tune_config = tune.TuneConfig(
-        metric=metric, mode=mode, search_alg=search_alg, num_samples=num_samples,
-        scheduler=make_scheduler(cfg, base.epochs) if scheduler == "default" else scheduler,
-        max_concurrent_trials=None if search_alg is not None else (cfg.max_concurrent or None),
-        time_budget_s=time_budget_s,
+        metric=None if search.pareto else METRIC, mode=None if search.pareto else MODE,
+        search_alg=search.search_alg, num_samples=search.num_samples,
+        scheduler=None if search.pareto else make_scheduler(cfg, base.epochs),
+        time_budget_s=search.time_budget_s,
         reuse_actors=True,  # ~0.06 s per trial instead of ~2 s for a fresh worker
     )
     run_config = tune.RunConfig(
@@ -202,7 +217,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # see quiet_ray_env
     )
-    return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(trainable, param_space=search.param_space, tune_config=tune_config, run_config=run_config)
 
 
 def quiet_ray_env(show: bool) -> None:

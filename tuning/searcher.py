@@ -19,13 +19,24 @@ log = logging.getLogger(__name__)
 
 
 class StudySearch(OptunaSearch):
-    """OptunaSearch whose study states follow what happened to the trial (see module doc)."""
+    """OptunaSearch whose study states follow what happened to the trial (see module doc).
+
+    Why private attributes: OptunaSearch has no public hook for how a trial ends, and it keeps the
+    study (`_ot_study`), the Optuna trial of each Ray trial (`_ot_trials`) and the finished ones
+    (`_completed_trials`) to itself. Overriding on_trial_complete needs all three; Ray 2.60 is pinned
+    as the lower bound and tests/test_searcher.py feeds recorded results through this class.
+    """
 
     def __init__(self, *args: Any, max_epochs: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.max_epochs = max_epochs
         self.best_seen: dict[str, float] = {}
         self.last_epoch: dict[str, int] = {}
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study this searcher asks and tells."""
+        return self._ot_study
 
     def suggest(self, trial_id: str):
         config = super().suggest(trial_id)

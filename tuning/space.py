@@ -24,15 +24,17 @@ from typing import Any, Literal
 
 import yaml
 
-from data.errors import InputError
-from model.train import TrainConfig
+from common.errors import FieldError, InputError
+from model.config import TrainConfig
+from tuning.tables import decode_sizes, encode_sizes
 
 SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "categorical")
 PARAM_KEYS = {"values", "distribution", "low", "high", "choices", "log", "step"}
 DEPTH, WIDTH = "n_layers", "width"  # conditional depth: width_i exists only for i <= n_layers
 NOT_SEARCHABLE = {"seed", "threads", "device"}
-SEED_BEST = {"lr": 0.1, "batch_size": 16}  # the seed report's best: Optuna's trial 0, the grid's first
+NOTEBOOK_BEST = {"lr": 0.1, "batch_size": 16}  # the best of the original notebook this project grew from
+# (an lr x batch-size study by hand): Optuna's trial 0, the grid's first point
 
 
 class SpaceError(InputError):
@@ -164,9 +166,8 @@ def _check_value(src: str, key: str, name: str, value: Any) -> None:
         raise SpaceError(f"{src}: {key}: {value!r} is not a valid {_type_name(tp)}")
     try:
         dataclasses.replace(TrainConfig(), **{name: value}).validate()
-    except InputError as e:
-        why = str(e).split(": ", 1)[-1]
-        raise SpaceError(f"{src}: {key}: {value!r}: {why}") from None
+    except FieldError as e:
+        raise SpaceError(f"{src}: {key}: {value!r}: {e.reason}") from None
 
 
 def _is_type(value: Any, tp: Any) -> bool:
@@ -229,42 +230,6 @@ def _parse_param(src: str, name: str, spec: Any) -> Param:
     return p
 
 
-def grid_points(space: SearchSpace, seed: int) -> list[dict[str, Any]]:
-    """Every combination of the parameters' `values`, those nearest the seed's best first.
-
-    Asynchronous ASHA judges a trial against the trials that reached its rung before it. Strong
-    trials early set a high bar, so weak ones stop at the first rung; weak ones early get promoted
-    for lack of company. On benchmarks.tuning's grid this order spends 0.18 of FIFO's trial-epochs
-    (simulated on FIFO's curves) against 0.33 on average in random orders (5-95 %: 0.25-0.44).
-    Nearness is in log learning rate and log batch size; ties, and the parameters the seed did
-    not tune, go in a seeded random order.
-    """
-    import itertools
-    import random
-
-    missing = [n for n, p in space.params.items() if p.values is None]
-    if missing:
-        raise SpaceError(f"{space.path}: params.{missing[0]}: a grid search needs 'values'")
-    names = list(space.params)
-    # Ray reads a list inside a preset point as nested keys: lists (hidden_sizes) go as "512-256"
-    values = [[scalar(v) for v in space.params[n].values] for n in names]
-    points = [dict(zip(names, combo)) for combo in itertools.product(*values)]
-    random.Random(seed).shuffle(points)
-    points.sort(key=distance_to_seed_best)  # a stable sort: the shuffle orders the ties
-    return points
-
-
-def distance_to_seed_best(point: dict[str, Any]) -> float:
-    """Squared distance in log space from SEED_BEST over the parameters the point sets."""
-    return sum(math.log(point[k] / v) ** 2 for k, v in SEED_BEST.items()
-               if isinstance(point.get(k), (int, float)) and point[k] > 0)
-
-
-def scalar(v: Any) -> Any:
-    """Lists (hidden_sizes) become '512-256': Ray's preset points, Optuna and table cells need scalars."""
-    return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else v
-
-
 class DefineByRun:
     """Optuna define-by-run space (a picklable callable: Ray checkpoints the searcher).
 
@@ -289,7 +254,7 @@ def _suggest_one(trial: Any, name: str, p: Param) -> Any:
     if d == "categorical":
         choices = p.choices or p.values
         # Optuna stores only scalars: lists (hidden_sizes) travel as "512-256" strings.
-        return trial.suggest_categorical(name, [scalar(c) for c in choices])
+        return trial.suggest_categorical(name, [encode_sizes(c) for c in choices])
     if d == "int":
         return trial.suggest_int(name, int(p.low), int(p.high), step=int(p.step or 1), log=bool(p.log))
     return trial.suggest_float(name, float(p.low), float(p.high), log=d == "loguniform" or bool(p.log))
@@ -303,6 +268,6 @@ def apply_params(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
         params["hidden_sizes"] = [int(params.pop(f"{WIDTH}_{i}")) for i in range(1, n + 1)]
     for k in [k for k in params if k.startswith(f"{WIDTH}_")]:
         params.pop(k)
-    if isinstance(params.get("hidden_sizes"), str):
-        params["hidden_sizes"] = [int(w) for w in params["hidden_sizes"].split("-")]
+    if "hidden_sizes" in params:
+        params["hidden_sizes"] = decode_sizes(params["hidden_sizes"])
     return dataclasses.replace(base, **params)

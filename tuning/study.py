@@ -46,11 +46,10 @@ def load_study(folder: Path) -> optuna.Study | None:
 
 def fail_orphans(study: optuna.Study) -> int:
     """Trials left RUNNING by a killed driver will never report: mark them FAIL (none is rerun)."""
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-        n += 1
-    return n
+    orphans = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for t in orphans:
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    return len(orphans)
 
 
 def pareto_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
@@ -62,9 +61,7 @@ def pareto_table(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
 
 def optuna_figures(study: optuna.Study) -> list[tuple[str, Any]]:
     """Optuna's own matplotlib plots of the stored study: (file name, Figure) pairs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    from common.plotting import plt  # noqa: F401 — the headless backend, before Optuna loads pyplot
     from optuna.visualization import matplotlib as ov
 
     multi = len(study.directions) > 1

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from data.errors import InputError
+from common.errors import InputError
 
 log = logging.getLogger(__name__)
 

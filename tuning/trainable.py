@@ -17,7 +17,8 @@ from ray import tune
 
 from data.splits import Splits
 from model.mlp import count_params
-from model.train import DeviceData, Run, TrainConfig, build_run, fit, setup, to_device
+from model.config import TrainConfig
+from model.loop import DeviceData, Run, build_run, fit, setup, to_device
 from tuning.preflight import STATE_FILE
 from tuning.space import apply_params
 

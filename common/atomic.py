@@ -49,7 +49,7 @@ def strict(o: Any) -> Any:
 
 def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
     """Save a matplotlib Figure atomically and close it (figures hold memory until closed)."""
-    import matplotlib.pyplot as plt
+    from common.plotting import plt
 
     fmt = Path(path).suffix.lstrip(".") or "png"
     try:

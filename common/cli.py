@@ -16,7 +16,7 @@ import typing
 from typing import Any, Callable, Literal
 
 from common.interrupts import Interrupted
-from data.errors import InputError
+from common.errors import InputError
 
 
 def field_docs(cls: type) -> dict[str, str]:

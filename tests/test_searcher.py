@@ -1,0 +1,116 @@
+"""tuning/searcher.py: StudySearch's study states, fed recorded results (no Ray runtime, in-memory study)."""
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from tuning.searcher import StudySearch
+from tuning.space import DefineByRun, parse_space
+from tuning.study import RAY_ID, fail_orphans, make_sampler
+
+State = optuna.trial.TrialState
+SPACE = parse_space({"params": {"lr": {"distribution": "loguniform", "low": 0.001, "high": 0.3}}}, "test.yaml")
+
+
+def searcher(metric="val_accuracy", mode="max", max_epochs=3) -> StudySearch:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    multi = isinstance(metric, list)
+    return StudySearch(space=DefineByRun(SPACE), metric=metric, mode=mode, max_epochs=max_epochs,
+                       sampler=make_sampler("random", 0, multi), seed=0)
+
+
+def epoch(n: int, acc: float, **extra) -> dict:
+    return {"epoch": n, "val_accuracy": acc, "diverged": False, **extra}
+
+
+def only_trial(s: StudySearch) -> optuna.trial.FrozenTrial:
+    (t,) = s.study.trials
+    return t
+
+
+def test_suggest_links_the_ray_trial():
+    # Rule: each suggestion is one Optuna trial carrying the Ray trial id as a user attribute.
+    s = searcher()
+    config = s.suggest("ray-1")
+    assert set(config) == {"lr"} and only_trial(s).user_attrs == {RAY_ID: "ray-1"}
+
+
+def test_trial_that_ran_every_epoch_is_complete_with_its_best_accuracy():
+    # Rule: max_epochs reached -> COMPLETE, value = best validation accuracy, one intermediate value per epoch.
+    s = searcher()
+    s.suggest("a")
+    for n, acc in ((1, 0.5), (2, 0.8), (3, 0.7)):
+        s.on_trial_result("a", epoch(n, acc))
+    s.on_trial_complete("a", epoch(3, 0.7))
+    t = only_trial(s)
+    assert (t.state, t.value, t.intermediate_values) == (State.COMPLETE, 0.8, {1: 0.5, 2: 0.8, 3: 0.7})
+
+
+def test_trial_stopped_before_max_epochs_is_pruned():
+    # Rule: a trial the scheduler stopped at epoch 1 of 3 is PRUNED; its last result arrives only with the stop.
+    s = searcher()
+    s.suggest("a")
+    s.on_trial_complete("a", epoch(1, 0.6))
+    t = only_trial(s)
+    assert (t.state, t.intermediate_values) == (State.PRUNED, {1: 0.6})
+
+
+def test_diverged_trial_is_failed():
+    # Rule: a result flagged diverged (NaN accuracy) makes the trial FAIL.
+    s = searcher()
+    s.suggest("a")
+    s.on_trial_result("a", epoch(1, 0.3))
+    s.on_trial_complete("a", {"epoch": 2, "val_accuracy": math.nan, "diverged": True})
+    assert only_trial(s).state == State.FAIL
+
+
+def test_errored_trial_is_failed():
+    # Rule: a trial whose worker raised is FAIL, whatever it reported before.
+    s = searcher()
+    s.suggest("a")
+    s.on_trial_result("a", epoch(1, 0.9))
+    s.on_trial_complete("a", None, error=True)
+    assert only_trial(s).state == State.FAIL
+
+
+def test_repeated_final_result_is_counted_once():
+    # Rule: the final result reported again with the stop does not add a second intermediate value.
+    s = searcher(max_epochs=2)
+    s.suggest("a")
+    s.on_trial_result("a", epoch(2, 0.9))
+    s.on_trial_complete("a", epoch(2, 0.9))
+    t = only_trial(s)
+    assert (t.state, t.intermediate_values) == (State.COMPLETE, {2: 0.9})
+
+
+def test_pareto_trial_is_complete_with_both_objectives():
+    # Rule: with two objectives a finished trial is COMPLETE with [best accuracy, last value of the second].
+    s = searcher(metric=["val_accuracy", "params"], mode=["max", "min"])
+    s.suggest("a")
+    s.on_trial_result("a", epoch(1, 0.9, params=1000))
+    s.on_trial_complete("a", epoch(2, 0.85, params=1000))
+    t = only_trial(s)
+    assert (t.state, t.values) == (State.COMPLETE, [0.9, 1000.0])
+
+
+def test_complete_twice_keeps_the_first_state():
+    # Rule: a second on_trial_complete for the same trial changes nothing.
+    s = searcher()
+    s.suggest("a")
+    s.on_trial_complete("a", epoch(1, 0.6))
+    s.on_trial_complete("a", epoch(3, 0.9))
+    assert only_trial(s).state == State.PRUNED
+
+
+@pytest.mark.parametrize("running", [0, 2])
+def test_fail_orphans_fails_exactly_the_running_trials(running):
+    # Rule: trials left RUNNING are told FAIL through Optuna's public API; finished ones keep their state.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    study.tell(study.ask(), 0.5)
+    for _ in range(running):
+        study.ask()
+    assert fail_orphans(study) == running
+    assert [t.state for t in study.trials] == [State.COMPLETE] + [State.FAIL] * running

@@ -1,0 +1,93 @@
+"""Which plots a results folder gets: the built-in ones drawn from its tables, the predictions of its
+saved model, and Optuna's own plots of its study. Figures are returned, not saved (report.py saves).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from common.errors import InputError
+from tuning.tableio import one_line
+from tuning.tables import Tables, decode_sizes
+
+log = logging.getLogger(__name__)
+
+PlotFn = Callable[[Tables], Any]  # Tables -> matplotlib Figure, or None when the plot makes no sense
+
+
+def standard_plots() -> list[tuple[str, PlotFn]]:
+    """(filename, function) of every built-in plot; imported lazily so text needs no matplotlib."""
+    from tuning import plots as p
+
+    return [
+        ("val_acc_vs_lr.png", lambda t: p.accuracy_vs_param(t.trials, "lr", "batch_size")),
+        ("val_acc_vs_batch.png", lambda t: p.accuracy_vs_batch(t.trials)),
+        ("heatmap_lr_batch.png", lambda t: p.heatmap(t.trials, "batch_size", "lr")),
+        ("learning_curves.png", lambda t: p.top_learning_curves(t.epochs, t.trials)),
+        ("confusion.png", lambda t: p.confusion_from_report(t.test_report, t.name)),
+        ("predictions.png", predictions_plot),
+    ]
+
+
+def train_mean_std(train_images: np.ndarray) -> tuple[float, float]:
+    """Pixel mean/std in [0, 1] computed as data.splits.make_splits does, over all 60k training
+    images, which is what the retrain (val_fraction 0) normalised with."""
+    import torch
+
+    scaled = torch.from_numpy(np.ascontiguousarray(train_images)).to(torch.float32).div_(255.0)
+    return float(scaled.mean()), float(scaled.std())
+
+
+def load_model(t: Tables) -> Any:
+    """model.pt rebuilt as model.mlp.MLP from best.json's config; None when either is missing."""
+    path = t.folder / "model.pt"
+    if not path.is_file() or not (t.best or {}).get("config"):
+        return None
+    import dataclasses
+
+    import torch
+
+    from model.config import TrainConfig
+    from model.mlp import MLP
+
+    cfg = dict(t.best["config"])
+    if "hidden_sizes" in cfg:  # tolerate the trials.csv spelling "512-256"
+        cfg["hidden_sizes"] = decode_sizes(cfg["hidden_sizes"])
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    model = MLP(TrainConfig(**{k: v for k, v in cfg.items() if k in known}).mlp())
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except (RuntimeError, OSError, ValueError) as e:
+        raise InputError(f"{path}: does not load into the MLP of best.json's config ({one_line(e)[:200]})") from e
+    return model.eval()
+
+
+def predictions_plot(t: Tables, n: int = 32) -> Any:
+    """The first n packaged MNIST test digits, 'predicted/true' by the saved best model."""
+    model = load_model(t)
+    if model is None:
+        return None
+    from data.mnist import DataConfig, load_arrays
+    from tuning.plots import predictions_grid
+
+    tx, _, sx, sy = load_arrays(DataConfig())
+    title = f"predicted / true (test), best trial {t.best.get('trial_id')}"
+    return predictions_grid(model, sx[:n], sy[:n], *train_mean_std(tx), title=title)
+
+
+def figures(tables: Tables) -> Iterator[tuple[str, Any]]:
+    """(file name, Figure) of every plot that makes sense for this folder, one at a time (the caller
+    saves and closes each before the next is drawn)."""
+    for filename, draw in standard_plots():
+        fig = draw(tables)
+        if fig is None:
+            log.info("%s: skipped (not enough data)", filename)
+            continue
+        yield filename, fig
+    if (tables.folder / "study.db").exists():  # an Optuna search: its own plots, from the stored study
+        from tuning.study import load_study, optuna_figures
+
+        study = load_study(tables.folder)
+        yield from (optuna_figures(study) if study else [])
