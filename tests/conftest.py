@@ -33,6 +33,38 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
+def call_cli(module: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m module args` in this process: the same main() and run_cli() (one-line errors, exit
+    codes), without a new interpreter's seconds of imports. For commands that stop before any
+    training or Ray; the signal handlers a search installs are put back afterwards."""
+    import contextlib
+    import importlib
+    import io
+    import logging
+    import signal
+
+    from common.cli import run_cli as run_main
+
+    main = importlib.import_module(module if module != "data" else "data.__main__").main
+    out, err = io.StringIO(), io.StringIO()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    log = logging.StreamHandler(err)  # warnings reach stderr as run_cli's logging set-up prints them
+    log.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(log)
+    code = 0
+    try:
+        with contextlib.chdir(cwd or ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            run_main(main, list(args))
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        logging.getLogger().removeHandler(log)
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    return subprocess.CompletedProcess([module, *args], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One real local Ray with 2 CPUs for the whole test session (the CLIs reuse it)."""
@@ -64,3 +96,11 @@ def one_error(r: subprocess.CompletedProcess) -> str:
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
     return lines[0].removeprefix("error: ")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that starts Ray (through the ray_session fixture, directly or via another fixture) is
+    slow: the fast tier, `pytest -m "not slow"`, never starts Ray."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import call_cli, run_cli
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_model_train_one_epoch_on_a_slice(tmp_path):
     # Rule: a one-epoch run on a small slice exits 0, prints the notebook-style lines, writes its files.
     r = run_cli("model.train", "--epochs", "1", "--subset", "1000", "--hidden-sizes", "64",
@@ -27,7 +28,7 @@ def test_model_train_refuses_to_overwrite(tmp_path):
     # Rule: a second run with the same --name fails in one line instead of overwriting results.
     (tmp_path / "runs" / "x").mkdir(parents=True)
     (tmp_path / "runs" / "x" / "metrics.json").write_text("{}")
-    r = run_cli("model.train", "--epochs", "1", "--results-dir", str(tmp_path), "--name", "x")
+    r = call_cli("model.train", "--epochs", "1", "--results-dir", str(tmp_path), "--name", "x")
     assert r.returncode == 2 and "already holds a run" in r.stderr
     assert (tmp_path / "runs" / "x" / "metrics.json").read_text() == "{}"
 
@@ -41,12 +42,13 @@ def test_model_train_refuses_to_overwrite(tmp_path):
 ])
 def test_bad_flag_is_one_line_exit_2(tmp_path, args, needle):
     # Rule: bad flags and missing data exit 2 with one line naming the flag or file, no traceback.
-    r = run_cli("model.train", *args, "--results-dir", str(tmp_path))
+    r = call_cli("model.train", *args, "--results-dir", str(tmp_path))
     assert r.returncode == 2
     assert needle in r.stderr and "Traceback" not in r.stderr
     assert len([l for l in r.stderr.splitlines() if l.startswith("error") or ": error:" in l]) == 1
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_model_train_reads_seed_csv(tmp_path, mnist_arrays):
     # Rule: --train-csv/--test-csv in the notebook's format (label column not first) train end to end.
     from data.csv import write_csv
@@ -63,13 +65,14 @@ def test_model_train_reads_seed_csv(tmp_path, mnist_arrays):
 
 def test_data_cli_prints_distribution_and_writes_pictures(tmp_path):
     # Rule: `python -m data` prints shapes and class counts and writes two PNGs under results/data/.
-    r = run_cli("data", "--results-dir", str(tmp_path))
+    r = call_cli("data", "--results-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "(48000, 28, 28)" in r.stdout and "1135" in r.stdout  # test count of digit 1
     assert (tmp_path / "data" / "samples.png").stat().st_size > 1000
     assert (tmp_path / "data" / "classes.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_model_train_divergence_exits_nonzero_with_strict_json(tmp_path):
     # Rule: a diverged run says so in one stderr line, exits 1, and writes strict JSON (null, not NaN).
     r = run_cli("model.train", "--lr", "1e6", "--epochs", "2", "--subset", "1000", "--hidden-sizes", "16",

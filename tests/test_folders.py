@@ -11,7 +11,7 @@ import pytest
 
 from common.folders import LOCK_FILE, check_name, clear, inspect, lock
 from common.errors import InputError
-from tests.conftest import one_error, run_cli, tree
+from tests.conftest import call_cli, one_error, tree
 
 NAME_RULE = "use one folder name of letters, digits, '-', '_' and '.' (not '.' or '..', no '/')"
 
@@ -84,7 +84,7 @@ def test_overwrite_with_an_escaping_name_deletes_nothing(tmp_path, module, name)
     # Rule: --name .. / . / an absolute path / a nested path is one error line; nothing is deleted or made.
     work = clone(tmp_path)
     before = tree(tmp_path)
-    r = run_cli(module, "--name", name, "--overwrite", cwd=work)
+    r = call_cli(module, "--name", name, "--overwrite", cwd=work)
     assert one_error(r) == f"--name {name!r}: {NAME_RULE}"
     assert tree(tmp_path) == before
 
@@ -94,7 +94,7 @@ def test_model_train_name_stays_inside(tmp_path, name):
     # Rule: model.train --name follows the same rule: no folder outside results/runs/.
     work = clone(tmp_path)
     before = tree(tmp_path)
-    r = run_cli("model.train", "--name", name, "--epochs", "1", cwd=work)
+    r = call_cli("model.train", "--name", name, "--epochs", "1", cwd=work)
     assert one_error(r) == f"--name {name!r}: {NAME_RULE}"
     assert tree(tmp_path) == before
 
@@ -104,7 +104,7 @@ def test_overwrite_refuses_a_folder_it_did_not_make(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("years of work")
     before = tree(tmp_path)
-    r = run_cli("tuning.grid", "--name", "mine", "--overwrite", "--results-dir", str(tmp_path))
+    r = call_cli("tuning.grid", "--name", "mine", "--overwrite", "--results-dir", str(tmp_path))
     assert one_error(r) == (f"--name mine: {tmp_path / 'mine'} holds files that digit-tune did not write (no "
                             "search.json); pick another --name (--overwrite deletes only folders it made)")
     assert tree(tmp_path) == before and (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
@@ -117,7 +117,7 @@ def test_overwrite_deletes_nothing_when_the_data_is_bad(tmp_path):
     (old / "search.json").write_text(json.dumps({"kind": "grid"}))
     (old / "trials.csv").write_text("trial_id\nx\n")
     before = tree(tmp_path, skip=old / LOCK_FILE)
-    r = run_cli("tuning.grid", "--overwrite", "--data-dir", str(tmp_path / "nope"), "--results-dir", str(tmp_path))
+    r = call_cli("tuning.grid", "--overwrite", "--data-dir", str(tmp_path / "nope"), "--results-dir", str(tmp_path))
     assert str(tmp_path / "nope") in one_error(r)
     assert tree(tmp_path, skip=old / LOCK_FILE) == before and (old / "trials.csv").read_text() == "trial_id\nx\n"
 
@@ -125,7 +125,7 @@ def test_overwrite_deletes_nothing_when_the_data_is_bad(tmp_path):
 def test_name_that_is_a_file(tmp_path):
     # Rule: results/<name> being a file is one error line, not a traceback, and the file stays.
     (tmp_path / "g").write_text("not a folder")
-    r = run_cli("tuning.grid", "--name", "g", "--results-dir", str(tmp_path))
+    r = call_cli("tuning.grid", "--name", "g", "--results-dir", str(tmp_path))
     assert one_error(r) == f"{tmp_path / 'g'}: exists and is a file, not a results folder"
     assert (tmp_path / "g").read_text() == "not a folder"
 
@@ -134,7 +134,7 @@ def test_results_dir_that_is_a_file(tmp_path):
     # Rule: a --results-dir that is a file is named in one line (grid and model.train alike).
     (tmp_path / "f").write_text("x")
     for module in ("tuning.grid", "model.train"):
-        r = run_cli(module, "--results-dir", str(tmp_path / "f"))
+        r = call_cli(module, "--results-dir", str(tmp_path / "f"))
         assert one_error(r) == f"--results-dir {tmp_path / 'f'}: is a file, not a folder"
     assert tree(tmp_path) == ["f"]
 
@@ -146,7 +146,7 @@ def test_overwrite_never_deletes_storage_path(tmp_path):
     (old / "search.json").write_text(json.dumps({"kind": "grid"}))
     (tmp_path / "shared" / "tune" / "trial_1").mkdir(parents=True)
     before = tree(tmp_path, skip=old / LOCK_FILE)
-    r = run_cli("tuning.grid", "--overwrite", "--results-dir", str(tmp_path / "r"),
+    r = call_cli("tuning.grid", "--overwrite", "--results-dir", str(tmp_path / "r"),
                 "--storage-path", str(tmp_path / "shared"))
     assert one_error(r).startswith(f"--storage-path {tmp_path / 'shared'}: holds tune of an earlier search")
     assert tree(tmp_path, skip=old / LOCK_FILE) == before
@@ -154,7 +154,7 @@ def test_overwrite_never_deletes_storage_path(tmp_path):
 
 def test_mistyped_resume_leaves_nothing(tmp_path):
     # Rule: --resume of a name that never ran is refused and creates no folder.
-    r = run_cli("tuning.grid", "--resume", "--name", "typo", "--results-dir", str(tmp_path))
+    r = call_cli("tuning.grid", "--resume", "--name", "typo", "--results-dir", str(tmp_path))
     assert one_error(r) == f"--resume: nothing to resume in {tmp_path / 'typo'} (no interrupted search of that --name)"
     assert tree(tmp_path) == []
 
@@ -165,7 +165,7 @@ def test_optuna_resume_of_a_grid_folder(tmp_path):
     (old / "tune").mkdir(parents=True)
     (old / "search.json").write_text(json.dumps({"kind": "grid", "state": "interrupted"}))
     before = tree(tmp_path, skip=old / LOCK_FILE)
-    r = run_cli("tuning.optuna", "--resume", "--name", "g", "--results-dir", str(tmp_path))
+    r = call_cli("tuning.optuna", "--resume", "--name", "g", "--results-dir", str(tmp_path))
     assert one_error(r) == f"--resume: {old} holds a grid search; resume it with tuning.grid"
     assert tree(tmp_path, skip=old / LOCK_FILE) == before
 
@@ -175,6 +175,6 @@ def test_searched_epochs_is_refused(tmp_path):
     from tests.conftest import write_space
 
     space = write_space(tmp_path / "s.yaml", {"epochs": {"values": [1, 100000]}})
-    r = run_cli("tuning.grid", "--space", str(space), "--epochs", "1", "--results-dir", str(tmp_path / "r"))
+    r = call_cli("tuning.grid", "--space", str(space), "--epochs", "1", "--results-dir", str(tmp_path / "r"))
     assert "epochs cannot be searched" in one_error(r)
     assert not (tmp_path / "r").exists()

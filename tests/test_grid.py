@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli, write_space
+from tests.conftest import call_cli, write_space
 from tuning.grid import main as grid_main
 
 
@@ -96,72 +96,11 @@ def test_asha_stops_weak_trials_and_records_divergence(ray_session, tmp_path):
     assert t.loc[best, "status"] == "completed" and t.loc[best, "epochs_run"] == 4
 
 
-@pytest.mark.parametrize("yaml_text, needle", [
-    ("params: {lr: {values: [0.1, -0.1]}}", "params.lr.values[1]: -0.1"),
-    ("params: {lr: {values: []}}", "params.lr.values: []"),
-    ("params: {lr: {valuez: [0.1]}}", "unknown key 'valuez'"),
-    ("params: {lr: {distribution: gaussian, low: 0.1, high: 1}}", "unknown distribution 'gaussian'"),
-    ("params: {batch_size: {values: [16, 'big']}}", "'big' is not a valid int"),
-    ("params: {colour: {values: [1]}}", "unknown parameter 'colour'"),
-    ("params: {lr: {distribution: loguniform, low: 0.0, high: 1}}", "params.lr.low: 0.0"),
-    ("fixed: {epochs: 0}\nparams: {lr: {values: [0.1]}}", "fixed.epochs: 0"),
-    ("params: [lr]", "params: expected a non-empty mapping"),
-    ("paramz: {}", "unknown key 'paramz'"),
-    ("fixed: {n_layers: 2}\nparams: {lr: {values: [0.1]}}", "fixed.n_layers: 2: fix hidden_sizes"),
-    ("params: {lr: {values: [0.1]}\n", "not valid YAML"),
-])
-def test_bad_space_file_is_one_line_naming_file_and_key(tmp_path, yaml_text, needle):
-    # Rule: a bad search-space file exits 2 with one line naming the file, the key and the value.
-    f = tmp_path / "bad.yaml"
-    f.write_text(yaml_text)
-    from tuning.space import SpaceError, load_space
-
-    with pytest.raises(SpaceError) as e:
-        load_space(str(f))
-    assert str(f) in str(e.value) and needle in str(e.value) and "\n" not in str(e.value)
-
-
-def test_space_extends_a_base_and_fixing_a_name_stops_searching_it(tmp_path):
-    # Rule: `extends` starts from the base space; the file's fixed/params replace the base's by
-    # name, and a name it fixes is no longer searched (optuna_plain = optuna without shifts).
-    from tuning.space import load_space
-
-    base, plain = load_space("optuna"), load_space("optuna_plain")
-    assert "augment_shift" in base.params and "augment_shift" not in plain.params
-    assert plain.fixed == {**base.fixed, "augment_shift": 0}
-    assert set(plain.params) == set(base.params) - {"augment_shift"}
-    assert plain.params["batch_size"].choices == [64, 128, 256] != base.params["batch_size"].choices
-    assert plain.params["lr"] == base.params["lr"] and plain.base_config().augment_shift == 0
-    (tmp_path / "mine.yaml").write_text("extends: optuna\nfixed: {hidden_sizes: [300, 100]}\n")
-    mine = load_space(str(tmp_path / "mine.yaml"))
-    assert "n_layers" not in mine.params and "width" not in mine.params  # fixing widths fixes depth too
-    assert mine.base_config().hidden_sizes == [300, 100]
-
-
-@pytest.mark.parametrize("files, needle", [
-    ({"a.yaml": "extends: nowhere\nfixed: {epochs: 2}"}, "extends: nowhere: no such space file"),
-    ({"a.yaml": "extends: b.yaml", "b.yaml": "extends: a.yaml"}, "extends: a loop (a.yaml -> b.yaml -> a.yaml)"),
-    ({"a.yaml": "extends: b.yaml\nfixed: {epochs: 0}", "b.yaml": "params: {lr: {values: [0.1]}}"}, "fixed.epochs: 0"),
-    ({"a.yaml": "extends: b.yaml", "b.yaml": "[1, 2]"}, "b.yaml: expected a mapping"),
-    ({"a.yaml": "extends: b.yaml", "b.yaml": "params: {lr: {values: [-1]}}"}, "b.yaml: params.lr.values[0]: -1"),
-    ({"a.yaml": "extends: [optuna]"}, "extends: ['optuna']: give a space name or a path"),
-])
-def test_bad_extends_is_one_line_naming_the_file(tmp_path, files, needle):
-    # Rule: a missing, looping or bad base space is one SpaceError naming the file and value.
-    from tuning.space import SpaceError, load_space
-
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    with pytest.raises(SpaceError) as e:
-        load_space(str(tmp_path / "a.yaml"))
-    assert needle in str(e.value) and str(tmp_path) in str(e.value) and "\n" not in str(e.value)
-
-
 def test_bad_space_through_the_cli(tmp_path):
     # Rule: the CLI prints the space error as one line and exits 2 before starting Ray.
     f = tmp_path / "bad.yaml"
     f.write_text("params: {lr: {values: [0]}}")
-    r = run_cli("tuning.grid", "--space", str(f), "--results-dir", str(tmp_path))
+    r = call_cli("tuning.grid", "--space", str(f), "--results-dir", str(tmp_path))
     assert r.returncode == 2 and "params.lr.values[0]: 0" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from model.mlp import MLP, MLPConfig, count_params
-from tests.conftest import run_cli, write_space
+from tests.conftest import call_cli, write_space
 from tuning.limits import check_limits, n_params, trial_bytes
 from tuning.space import SpaceError, load_space, parse_space
 
@@ -99,7 +99,7 @@ def test_cli_refuses_a_huge_width_before_creating_anything(tmp_path):
     # Rule: `python -m tuning.grid` with a width of 10^7 exits 2 with one line and creates no results folder.
     path = write_space(tmp_path / "wide.yaml", {"lr": {"values": [0.1]}, "n_layers": {"values": [1]},
                                                "width": {"values": [10_000_000]}})
-    r = run_cli("tuning.grid", "--space", str(path), "--subset", "1000", "--results-dir", str(tmp_path / "r"),
+    r = call_cli("tuning.grid", "--space", str(path), "--subset", "1000", "--results-dir", str(tmp_path / "r"),
                 "--no-retrain")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     [line] = r.stderr.strip().splitlines()

@@ -15,7 +15,7 @@ import torch
 
 from common.errors import InputError
 from model.mlp import MLP, MLPConfig
-from tests.conftest import run_cli
+from tests.conftest import call_cli
 from tuning import plots
 from tuning.report import redraw
 from tuning.summary import compare_text, summary_text
@@ -189,7 +189,7 @@ def test_heatmap_bins_continuous_lr():
 def test_cli_prints_summary_and_draws(tmp_path):
     # Rule: `python -m tuning.report FOLDER` exits 0, prints the top table and writes the plots.
     folder = make_folder(tmp_path, model=False)
-    r = run_cli("tuning.report", str(folder), "--top", "2")
+    r = call_cli("tuning.report", str(folder), "--top", "2")
     assert r.returncode == 0, r.stderr
     assert "top 2 by best validation accuracy" in r.stdout and "t002" in r.stdout
     assert "wrote 5 plots" in r.stdout and (folder / "plots" / "confusion.png").stat().st_size > 0
@@ -199,7 +199,7 @@ def test_cli_compare_prints_both_names(tmp_path):
     # Rule: --compare prints one row per folder (by name) and writes compare.png into --out.
     a = make_folder(tmp_path, "grid_a", model=False)
     b = make_folder(tmp_path, "optuna_b", model=False, test_report=False, lrs=(0.03, 0.1), fail=False)
-    r = run_cli("tuning.report", str(a), str(b), "--compare", "--out", str(tmp_path / "cmp"))
+    r = call_cli("tuning.report", str(a), str(b), "--compare", "--out", str(tmp_path / "cmp"))
     assert r.returncode == 0, r.stderr
     assert "grid_a" in r.stdout and "optuna_b" in r.stdout and "98.45 % ± 0.05 (3 seeds)" in r.stdout
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 0
@@ -209,7 +209,7 @@ def test_cli_compare_prints_both_names(tmp_path):
 def test_cli_bad_folder_exits_2_in_one_line(tmp_path):
     # Rule: a folder without trials.csv exits 2 with one line naming it, no traceback.
     (tmp_path / "empty").mkdir()
-    r = run_cli("tuning.report", str(tmp_path / "empty"), "--no-plots")
+    r = call_cli("tuning.report", str(tmp_path / "empty"), "--no-plots")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'empty'}: not a results folder (no trials.csv)"]
 

@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from common.errors import InputError
-from tests.conftest import run_cli
+from tests.conftest import call_cli
 from tuning.summary import summary_text
 from tuning.tables import METRIC_COLUMNS, load_tables, ranked
 
@@ -50,7 +50,7 @@ def test_cli_drops_a_cut_trial_row_with_one_warning(tmp_path):
     # Rule: a trials.csv cut inside its 4th row counts 3 trials, warns once with the file and line, exits 0.
     folder = make_folder(tmp_path)
     cut(folder / "trials.csv", "t003,completed,2")
-    r = run_cli("tuning.report", str(folder), "--no-plots")
+    r = call_cli("tuning.report", str(folder), "--no-plots")
     assert r.returncode == 0, r.stderr
     assert r.stderr.splitlines() == [
         f"WARNING tuning.tableio: {folder / 'trials.csv'}: line 5 is cut short (3 of 13 fields); ignored"]
@@ -136,7 +136,7 @@ def test_unreadable_search_json_is_one_input_error(tmp_path):
 def test_cli_interrupted_search_exits_0(tmp_path):
     # Rule: `python -m tuning.report` on an interrupted search prints the interrupted line first and exits 0.
     folder = make_folder(tmp_path, statuses=("completed", "interrupted"), search={"state": "interrupted", "planned": 6})
-    r = run_cli("tuning.report", str(folder), "--no-plots")
+    r = call_cli("tuning.report", str(folder), "--no-plots")
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert r.stdout.splitlines()[:2] == ["interrupted: 1 of 6 trials (run the search again with --resume to finish it)",
                                          "search x: 2 trials: 1 completed, 1 interrupted"]

@@ -21,7 +21,7 @@ from data.splits import (
     check_split, fewest_per_class, make_splits, per_class_minimum, smallest_subset, split_sizes,
     split_train_val, stratified_subset,
 )
-from tests.conftest import run_cli, tree
+from tests.conftest import call_cli, tree
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_MINIMUM = "use --subset >= 111"
@@ -45,7 +45,7 @@ def run_data(tmp_path: Path, *args: str, results: Path | None = None):
     """`python -m data` with results under tmp_path; returns the result and whether tmp_path changed."""
     results = results or tmp_path / "results"
     before = tree(tmp_path)
-    r = run_cli("data", "--results-dir", str(results), *args)
+    r = call_cli("data", "--results-dir", str(results), *args)
     return r, tree(tmp_path) != before
 
 
