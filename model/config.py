@@ -51,8 +51,8 @@ class TrainConfig:
     device: str = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda[:N]'."""
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
-    """Forward pass in bf16 autocast (weights, optimiser and evaluation stay fp32): about 1.8x
-    faster epochs on CPUs with AVX512-BF16/AMX. 'auto' = bf16 where the hardware has it."""
+    """Forward pass in bf16 autocast (weights, optimiser and evaluation stay fp32), for faster epochs
+    on CPUs with AVX512-BF16/AMX. 'auto' = bf16 where the hardware has it."""
 
     def validate(self) -> "TrainConfig":
         """Raise a FieldError for the first bad field, so CLIs fail in one line."""

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def versions() -> dict[str, str]:
+    """Python's and the installed packages' versions ("not installed" for one that is missing)."""
     out = {"python": platform.python_version()}
     for pkg in ("torch", "ray", "optuna", "numpy", "pandas", "scikit-learn", "digit-tune"):
         try:
@@ -33,10 +34,10 @@ def versions() -> dict[str, str]:
     return out
 
 
-def git_commit() -> str:
+def git_commit(folder: Path = Path(__file__).parent) -> str:
+    """The commit checked out at `folder` (this code's), or "unknown" outside a git checkout."""
     try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                           text=True, timeout=5)
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
         return r.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
