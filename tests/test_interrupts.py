@@ -154,9 +154,16 @@ def cut_half(f: Path) -> Path:
 DAMAGE = {
     "study.db cut in half": (lambda out: cut_half(out / "study.db"), "damaged Optuna study"),
     "study.db of 0 bytes": (lambda out: (out / "study.db").write_bytes(b"") or out / "study.db", "damaged Optuna study"),
-    "experiment state cut": (lambda out: cut_half(sorted(out.glob("tune/experiment_state-*.json"))[-1]),
-                             "damaged experiment state"),
+    "experiment state cut, no backup": (lambda out: cut_state(out, keep_backup=False), "damaged experiment state"),
 }
+
+
+def cut_state(out: Path, keep_backup: bool) -> Path:
+    """Cut the newest experiment state in half, as a kill in the middle of Ray's save does."""
+    state = sorted(out.glob("tune/experiment_state-*.json"))[-1]
+    if not keep_backup:
+        state.with_name(state.name + ".bak").unlink()
+    return cut_half(state)
 
 
 @pytest.mark.parametrize("case", list(DAMAGE))
@@ -172,3 +179,15 @@ def test_resume_over_damaged_state_names_the_file(tmp_path, finished_optuna, cas
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != ".lock"} == before
     assert tree(tmp_path) == sorted(set(tree(tmp_path)))  # (sanity) and no new folder beside it:
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_resume_over_a_state_cut_mid_save_uses_its_backup(tmp_path, finished_optuna):
+    # Rule: a state cut by a kill while Ray saved it is replaced by its whole backup (with one warning
+    # naming it), and --resume goes on: the study grows to --trials.
+    finished, space = finished_optuna
+    out, bad = damaged_copy(tmp_path, finished, lambda o: cut_state(o, keep_backup=True))
+    r = run_cli("tuning.optuna", "--space", str(space), "--trials", "3", "--subset", "1000", "--no-retrain",
+                "--results-dir", str(tmp_path), "--name", "f", "--resume", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{bad}: damaged experiment state (cut by a kill while it was saved)" in r.stderr
+    assert len(pd.read_csv(out / "trials.csv")) == 3

@@ -92,3 +92,18 @@ def test_schema_names_are_defined_once():
                 if isinstance(t, ast.Name) and t.id in names:
                     where.setdefault(t.id, []).append(m)
     assert where == {n: ["tuning.tables"] for n in names}
+
+
+def test_readme_documents_the_schema():
+    # Rule: README's results table names exactly the epoch columns and statuses, and every fixed trial column.
+    import re
+
+    from tuning.tables import EPOCH_COLUMNS, METRIC_COLUMNS, STATUSES
+
+    rows = {line.split("|")[1].strip(): line for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith("| `")}
+    trials, epochs = rows["`trials.csv`, `trials.parquet`"], rows["`epochs.csv`"]
+    named = re.findall(r"`([a-z_]+)`", trials.split("|")[2])
+    assert tuple(re.findall(r"`([a-z_]+)`", epochs.split("|")[2])) == EPOCH_COLUMNS
+    assert set(METRIC_COLUMNS) <= set(named)
+    assert tuple(n for n in named if n in STATUSES) == STATUSES

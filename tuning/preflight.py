@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 from pathlib import Path
 
+from common.atomic import atomic_write
 from common.folders import check_name, check_writable, inspect
 from common.errors import InputError
+
+from tuning.state_backup import backup_of, newest_state
 
 log = logging.getLogger(__name__)
 MARKER = "search.json"  # written first by every search: a folder holding it is one this tool made
@@ -64,15 +68,25 @@ def check_storage(storage: Path, out: Path, overwrite: bool) -> None:
 
 
 def check_experiment(path: Path) -> None:
-    """The newest Ray experiment state must parse: Ray would otherwise rerun the search from scratch."""
-    files = sorted(path.glob("experiment_state-*.json"))  # (Ray's basic-variant-state-*.json is a pickle)
-    if files:
-        try:
-            json.loads(files[-1].read_text())
-        except (OSError, ValueError) as e:
-            raise InputError(f"{files[-1]}: damaged experiment state ({' '.join(str(e).split())[:120]}); "
+    """The newest Ray experiment state must parse: Ray would otherwise rerun the search from scratch.
+
+    A state cut by a kill mid-save is replaced by its last whole backup (tuning/state_backup.py).
+    """
+    state = newest_state(path)  # (Ray's basic-variant-state-*.json is a pickle)
+    if state is None:
+        return
+    try:
+        json.loads(state.read_text())
+    except (OSError, ValueError) as e:
+        backup = backup_of(state)
+        if backup is None:
+            raise InputError(f"{state}: damaged experiment state ({' '.join(str(e).split())[:120]}); "
                              "its finished trials are in trials.csv and the trial folders beside it, but "
                              "--resume cannot continue from it: start again with --overwrite") from None
+        log.warning("%s: damaged experiment state (cut by a kill while it was saved); resuming from its "
+                    "backup %s, saved up to a second earlier: a trial that finished in that second runs again",
+                    state, backup.name)
+        atomic_write(state, lambda tmp: shutil.copyfile(backup, tmp))
 
 
 def check_study_db(db: Path) -> None:

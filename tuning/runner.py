@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import signal
@@ -213,11 +214,34 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
     )
     run_config = tune.RunConfig(
         name=experiment, storage_path=str(storage_dir(cfg, out)), verbose=1 if cfg.ray_output else 0,
-        callbacks=callbacks,
+        callbacks=[*(callbacks or []), state_backup(storage_dir(cfg, out) / experiment)],
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # see quiet_ray_env
     )
     return tune.Tuner(trainable, param_space=search.param_space, tune_config=tune_config, run_config=run_config)
+
+
+def state_backup(experiment: Path, every_s: float = 1.0):
+    """A Tune callback that keeps a whole copy of the experiment state beside it (tuning/state_backup.py).
+
+    Ray asks callbacks for their state right after each save of the experiment state, which is when
+    the copy is made; at most once every `every_s` seconds, so large states cost little.
+    """
+    import time
+
+    from ray import tune
+
+    from tuning.state_backup import back_up
+
+    class _Backup(tune.Callback):
+        last = -math.inf
+
+        def get_state(self) -> None:
+            if time.monotonic() - self.last >= every_s and back_up(experiment) is not None:
+                self.last = time.monotonic()
+            return None  # stateless: Ray writes no callback file for it
+
+    return _Backup()
 
 
 def quiet_ray_env(show: bool) -> None:
