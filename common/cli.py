@@ -16,7 +16,9 @@ import typing
 from typing import Any, Callable, Literal
 
 from common.interrupts import Interrupted
-from common.errors import InputError
+from common.errors import InputError, flag
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # how every CLI prints a warning
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -53,7 +55,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, title: str, s
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         kw = _flag_kwargs(hints[f.name])
         group.add_argument(
-            "--" + f.name.replace("_", "-"), dest=f.name, default=None,
+            flag(f.name), dest=f.name, default=None,
             help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"), **kw,
         )
 
@@ -67,7 +69,7 @@ def from_args(cls: type, args: argparse.Namespace, base: Any = None, **extra: An
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
     """Run a CLI's main: bad input prints one line and exits 2, Ctrl-C 130, SIGTERM 143, no traceback."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     try:
         code = main(argv)
     except InputError as e:

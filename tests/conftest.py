@@ -43,13 +43,14 @@ def call_cli(module: str, *args: str, cwd: Path | None = None) -> subprocess.Com
     import logging
     import signal
 
+    from common.cli import LOG_FORMAT
     from common.cli import run_cli as run_main
 
     main = importlib.import_module(module if module != "data" else "data.__main__").main
     out, err = io.StringIO(), io.StringIO()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     log = logging.StreamHandler(err)  # warnings reach stderr as run_cli's logging set-up prints them
-    log.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.setFormatter(logging.Formatter(LOG_FORMAT))
     log.setLevel(logging.WARNING)
     logging.getLogger().addHandler(log)
     code = 0

@@ -212,9 +212,10 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         time_budget_s=search.time_budget_s,
         reuse_actors=True,  # ~0.06 s per trial instead of ~2 s for a fresh worker
     )
+    storage = storage_dir(cfg, out)
     run_config = tune.RunConfig(
-        name=experiment, storage_path=str(storage_dir(cfg, out)), verbose=1 if cfg.ray_output else 0,
-        callbacks=[*(callbacks or []), state_backup(storage_dir(cfg, out) / experiment)],
+        name=experiment, storage_path=str(storage), verbose=1 if cfg.ray_output else 0,
+        callbacks=[*(callbacks or []), state_backup(storage / experiment)],
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # see quiet_ray_env
     )

@@ -9,7 +9,6 @@ restore looks for `experiment_state-*.json` only, so it never reads the backup b
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from common.atomic import atomic_write
@@ -23,23 +22,29 @@ def newest_state(experiment: Path) -> Path | None:
     return files[-1] if files else None
 
 
-def parses(path: Path) -> bool:
+def whole(path: Path) -> bytes | None:
+    """The file's bytes when they parse as JSON; None when it is missing or cut."""
     try:
-        json.loads(path.read_bytes())
-        return True
+        data = path.read_bytes()
+        json.loads(data)
+        return data
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def back_up(experiment: Path) -> Path | None:
-    """Copy the newest state to its backup when it is whole; None when there was nothing whole to copy."""
+    """Copy the newest state to its backup when it is whole; None when there was nothing whole to copy.
+
+    The bytes that parsed are the bytes written: Ray may rewrite the state between two reads.
+    """
     state = newest_state(experiment)
-    if state is None or not parses(state):  # not written yet, or a copy is in flight
+    data = whole(state) if state is not None else None  # None: not written yet, or a copy is in flight
+    if data is None:
         return None
-    return atomic_write(state.with_name(state.name + SUFFIX), lambda tmp: shutil.copyfile(state, tmp))
+    return atomic_write(state.with_name(state.name + SUFFIX), lambda tmp: tmp.write_bytes(data))
 
 
 def backup_of(state: Path) -> Path | None:
     """The whole backup of a state file, or None."""
     bak = state.with_name(state.name + SUFFIX)
-    return bak if bak.is_file() and parses(bak) else None
+    return bak if whole(bak) is not None else None
