@@ -37,6 +37,8 @@ from data.splits import Splits
 from model.config import TrainConfig
 from model.loop import Run, build_run, setup, to_device, train_epoch, train_step
 
+MNIST_SHAPE = (28, 28)  # the packaged MNIST every case here trains on
+
 
 class SeedDataset(Dataset):
     """The notebook's Dataset: one DataFrame row per image, converted and normalised per sample."""
@@ -118,8 +120,8 @@ def loop_rate(cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor, background: fl
     """Samples/s of our train_epoch for `cfg`, after a short untimed warm-up epoch (thread pool, allocator)."""
     device = x.device
     k = min(len(y), 4 * cfg.batch_size)
-    train_epoch(build_run(cfg, k, device), x[:k], y[:k], background)
-    run = build_run(cfg, len(y), device)
+    train_epoch(build_run(cfg, k, device, MNIST_SHAPE, 10), x[:k], y[:k], background)
+    run = build_run(cfg, len(y), device, MNIST_SHAPE, 10)
 
     def ours() -> int:
         train_epoch(run, x, y, background)
@@ -140,8 +142,8 @@ def bench(splits: Splits, batch: int, samples: int, seed_cap: int, repeats: int,
     m, s = splits.mean, splits.std
     n_seed = min(samples, seed_cap)
     df = seed_frame(splits.train_x[:n_seed], splits.train_y[:n_seed])
-    loader = DataLoader(SeedDataset(df, lambda t: (t / 255.0 - m) / s), batch_size=batch, shuffle=True)
-    seed_run = build_run(cfg, n_seed, device)
+    loader = DataLoader(SeedDataset(df, lambda t: (t - m) / s), batch_size=batch, shuffle=True)
+    seed_run = build_run(cfg, n_seed, device, MNIST_SHAPE, 10)
     seed_rate = best_rate(lambda: seed_epoch(seed_run, loader), repeats)
 
     gflops = ours_rate * flops_per_sample(cfg) / 1e9

@@ -1,6 +1,6 @@
-"""`python -m data`: shapes and class distribution of a data source, plus two pictures.
+"""`python -m data`: image shape, class names and images per class of a data source, plus two pictures.
 
-Writes results/data/samples.png (a grid of training digits) and results/data/classes.png.
+Writes results/data/samples.png (a grid of training images) and results/data/classes.png.
 """
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from common.folders import check_writable
 from common.atomic import save_figure
@@ -15,6 +16,7 @@ from common.cli import add_dataclass_args, from_args, run_cli
 from common.errors import DataError
 from data.mnist import DataConfig, load_splits
 from data.plots import class_distribution, sample_grid
+from data.splits import Splits
 
 PICTURES = ("samples.png", "classes.png")
 
@@ -27,6 +29,26 @@ def check_writable_dir(folder: Path, flag: str, value: str, files: tuple[str, ..
             raise DataError(f"{flag} {value}: {folder / name} is a folder, expected a file")
 
 
+def parts(splits: Splits) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    return {"train": (splits.train_x, splits.train_y), "validation": (splits.val_x, splits.val_y),
+            "test": (splits.test_x, splits.test_y)}
+
+
+def counts_text(splits: Splits) -> str:
+    """Shapes, normalisation, the class names and a table of images per class and split."""
+    h, w = splits.image_shape
+    lines = [f"images {h}x{w} (height x width), {len(splits.classes)} classes"]
+    for name, (x, y) in parts(splits).items():
+        lines.append(f"{name:<10} images {tuple(x.shape)} {x.dtype}, labels {tuple(y.shape)} {y.dtype}")
+    lines.append(f"normalisation (training split): mean {splits.mean:.4f}, std {splits.std:.4f} (pixel units)")
+    counts = {name: np.bincount(y.numpy(), minlength=len(splits.classes)) for name, (_, y) in parts(splits).items()}
+    width = max(5, *(len(c) for c in splits.classes))
+    lines.append(f"{'class':<{width}} " + " ".join(f"{name:>10}" for name in counts))
+    for k, c in enumerate(splits.classes):
+        lines.append(f"{c:<{width}} " + " ".join(f"{int(v[k]):>10}" for v in counts.values()))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m data", description=__doc__)
     p.add_argument("--results-dir", default="results", help="pictures go to <results-dir>/data/")
@@ -35,20 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.results_dir) / "data"
     check_writable_dir(out, "--results-dir", args.results_dir, PICTURES)
     splits = load_splits(from_args(DataConfig, args))
-    parts = {"train": (splits.train_x, splits.train_y), "validation": (splits.val_x, splits.val_y),
-             "test": (splits.test_x, splits.test_y)}
-    counts = {}
-    for name, (x, y) in parts.items():
-        print(f"{name:<10} images {tuple(x.shape)} {x.dtype}, labels {tuple(y.shape)} {y.dtype}")
-        counts[name] = np.bincount(y.numpy(), minlength=10)
-    print(f"normalisation (training split): mean {splits.mean:.4f}, std {splits.std:.4f}")
-    print("class distribution:")
-    print("digit " + " ".join(f"{d:>6}" for d in range(10)))
-    for name, c in counts.items():
-        print(f"{name[:5]:<5} " + " ".join(f"{int(v):>6}" for v in c))
+    print(counts_text(splits))
+    counts = {name: np.bincount(y.numpy(), minlength=len(splits.classes)) for name, (_, y) in parts(splits).items()}
     draw = {"samples.png": lambda: sample_grid(splits.train_x[:32].numpy(), splits.train_y[:32].numpy(),
-                                               title="training samples"),
-            "classes.png": lambda: class_distribution(counts)}
+                                               classes=splits.classes, title="training samples"),
+            "classes.png": lambda: class_distribution(counts, splits.classes)}
     for name in PICTURES:
         try:
             save_figure(draw[name](), out / name)

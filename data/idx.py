@@ -1,4 +1,4 @@
-"""Read and write MNIST-style IDX files (unsigned-byte images and labels).
+"""Read and write MNIST-style IDX files (images and labels; unsigned bytes as MNIST, or any IDX number type).
 
 The loader checks everything a damaged or mismatched file can get wrong
 (gzip wrapper, magic, dimensions, length, checksum) so that a bad file stops
@@ -37,6 +37,8 @@ UBYTE = 0x08
 LABELS_MAGIC = 0x00000801  # 2049: ubyte, 1 dim
 IMAGES_MAGIC = 0x00000803  # 2051: ubyte, 3 dims
 _KNOWN_MAGIC = {LABELS_MAGIC: "labels", IMAGES_MAGIC: "images"}
+# IDX's number types (third header byte) and their big-endian numpy dtypes.
+IDX_TYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def atomic_write_shared(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -93,11 +95,12 @@ def _parse(path: Path, data: bytes) -> np.ndarray:
         raise DataError(f"{path}: truncated header ({len(data)} bytes, need at least 4)")
     magic = int.from_bytes(data[:4], "big")
     expected = _expected_magic(path)
-    if magic not in expected:
+    kind = data[2] if data[:2] == b"\0\0" and data[2] in IDX_TYPES else UBYTE
+    if (magic & ~0xFF00) | (UBYTE << 8) not in expected:  # the dimension count, whatever the number type
         want = " or ".join(f"{m} for {_KNOWN_MAGIC[m]}" for m in expected)
         hint = ""
-        if data[:2] == b"\0\0" and data[2] != UBYTE:
-            hint = f"; data type 0x{data[2]:02X} unsupported, only unsigned byte 0x08"
+        if data[:2] == b"\0\0" and data[2] not in IDX_TYPES:
+            hint = f"; data type 0x{data[2]:02X} unknown (IDX has 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E)"
         raise DataError(f"{path}: wrong magic number {magic} (expected {want}{hint})")
     ndim = data[3]
     header_len = 4 + 4 * ndim
@@ -108,19 +111,22 @@ def _parse(path: Path, data: bytes) -> np.ndarray:
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">i4", count=ndim, offset=4))
     if any(d < 0 for d in dims):
         raise DataError(f"{path}: negative dimension in header {dims}")
-    need = int(np.prod(dims, dtype=np.int64))
+    item = np.dtype(IDX_TYPES[kind]).itemsize
+    need = int(np.prod(dims, dtype=np.int64)) * item
     have = len(data) - header_len
     shape = " x ".join(map(str, dims))
     if have < need:
         raise DataError(f"{path}: truncated data (header says {shape} = {need} bytes, found {have})")
     if have > need:
         raise DataError(f"{path}: {have - need} trailing bytes after the {need} data bytes ({shape})")
-    # Copy once so callers get an ordinary writable array, not a view of immutable bytes.
-    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(dims).copy()
+    # Copy once (into native byte order) so callers get an ordinary writable array, not a view of bytes.
+    raw = np.frombuffer(data, dtype=IDX_TYPES[kind], offset=header_len).reshape(dims)
+    return raw.astype(raw.dtype.newbyteorder("="))
 
 
 def read_idx(path: str | Path, *, expected_md5: str | None = None) -> np.ndarray:
-    """Read an IDX ubyte file (gzipped or raw) as uint8 (N,) labels or (N, rows, cols) images.
+    """Read an IDX file (gzipped or raw) as (N,) labels or (N, rows, cols) images, uint8 for MNIST's
+    unsigned bytes and the matching numpy type for IDX's other number types.
 
     Gzip is detected by content, not suffix, so renamed files still load.
     `expected_md5` is compared with the decompressed bytes.
@@ -138,21 +144,24 @@ def read_idx(path: str | Path, *, expected_md5: str | None = None) -> np.ndarray
 
 
 def write_idx(path: str | Path, array: np.ndarray, *, gzip_compress: bool | None = None) -> None:
-    """Write a uint8 array of ndim 1 (labels) or 3 (images) as IDX, atomically.
+    """Write an array of ndim 1 (labels) or 3 (images) as IDX, atomically, in its IDX number type.
 
     Gzipped when the path ends with .gz unless `gzip_compress` says otherwise;
     lets tests and users build their own datasets in the format read_idx reads.
     """
     path = Path(path)
     array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise DataError(f"{path}: cannot write IDX from dtype {array.dtype}, expected uint8")
+    codes = {np.dtype(t).newbyteorder("="): k for k, t in IDX_TYPES.items()}
+    if array.dtype.newbyteorder("=") not in codes:
+        raise DataError(f"{path}: cannot write IDX from dtype {array.dtype}, expected uint8, int8, int16, int32, "
+                        "float32 or float64")
+    code = codes[array.dtype.newbyteorder("=")]
     if array.ndim not in (1, 3):
         raise DataError(f"{path}: cannot write IDX with {array.ndim} dims, expected 1 or 3")
     if gzip_compress is None:
         gzip_compress = path.name.endswith(".gz")
-    header = bytes([0, 0, UBYTE, array.ndim]) + np.asarray(array.shape, dtype=">i4").tobytes()
-    payload = header + np.ascontiguousarray(array).tobytes()
+    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">i4").tobytes()
+    payload = header + np.ascontiguousarray(array, dtype=IDX_TYPES[code]).tobytes()
     if gzip_compress:
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
     try:

@@ -1,7 +1,8 @@
-"""Where the digits come from: the packaged MNIST, any IDX folder, the notebook's CSVs, or mirrors.
+"""Where the images come from: the packaged MNIST, an IDX folder, CSVs, a folder of image files, or mirrors.
 
-`DataConfig` is the one description of a data source shared by every CLI; `load_splits`
-turns it into `Splits` (uint8 tensors, seeded stratified 80/20 split, train mean/std).
+`DataConfig` is the one description of a data source shared by every CLI; `load_dataset` reads it
+into a `data.dataset.Dataset` (class names, image shape, a test set) and `load_splits` turns that
+into `Splits` (seeded stratified train/validation split, train mean/std).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import DataError
+from data.csv import LABEL
+from data.dataset import Dataset, make_dataset
 from data.splits import Splits, make_splits
 
 log = logging.getLogger(__name__)
@@ -27,11 +30,20 @@ class DataConfig:
     """A data source and how to split it. Defaults: the packaged MNIST, 80/20, seed 0."""
 
     data_dir: str | None = None
-    """Folder of IDX files (gz or raw) in MNIST's names; None = the copy shipped with the package."""
+    """Folder of IDX files (gz or raw) in MNIST's names, images of any HxW, labels any integers >= 0;
+    None = the MNIST copy shipped with the package. Without the t10k files a test set is held out."""
     train_csv: str | None = None
-    """Training CSV in the notebook's format (a `label` column anywhere plus 784 pixel columns)."""
+    """Training CSV: a label column anywhere (see --label-column), every other column one pixel."""
     test_csv: str | None = None
-    """Test CSV in the same format; needed whenever --train-csv is given."""
+    """Test CSV in the same format; without it a test set is held out of --train-csv."""
+    image_dir: str | None = None
+    """Folder of images, one subfolder per class (DIR/<class>/*.png), or DIR/train/<class> and
+    DIR/test/<class>; PNG, JPEG, BMP or GIF, read as greyscale."""
+    label_column: str = LABEL
+    """Name of the CSV label column; its values may be integers or text ("seven", "Ankle boot")."""
+    image_shape: str | None = None
+    """HxW, e.g. 16x16: the shape of CSV rows whose pixel count is not a square, or the size every
+    --image-dir image is resized to; None = the data's own."""
     download: bool = False
     """Fetch missing IDX files into --data-dir from --mirror URLs, verified by MD5."""
     mirrors: list[str] = field(default_factory=list)
@@ -41,74 +53,111 @@ class DataConfig:
     2+ images in training and in validation: for MNIST at 80/20 that means N >= 111."""
     val_fraction: float = 0.2
     """Share of the training images held out for validation (the notebook's 20 %)."""
+    test_fraction: float = 0.2
+    """Share of the images held out as the test set when the source has none (seeded, stratified)."""
     split_seed: int = 0
     """Seed of the train/validation split (fixed across trials so they compare fairly)."""
 
+    def shape(self) -> tuple[int, int] | None:
+        """--image-shape as (height, width), checked."""
+        from data.images import parse_shape
 
-def _read_idx_dir(folder: Path, verify: bool) -> tuple[np.ndarray, ...]:
+        return None if self.image_shape is None else parse_shape(self.image_shape)
+
+
+def _read_idx_dir(folder: Path, verify: bool, shape: tuple[int, int] | None) -> tuple[tuple, tuple | None]:
+    """((train images, labels), (test images, labels) or None when the folder has no t10k files)."""
     from data.idx import MNIST_FILES, find_idx, read_idx
 
+    def read(name: str) -> np.ndarray:
+        return read_idx(find_idx(folder, name), expected_md5=MNIST_FILES[name] if verify else None)
+
+    test_files = [has_idx(folder, n) for n in (TEST_IMAGES, TEST_LABELS)]
+    if any(test_files) and not all(test_files):
+        read(TEST_LABELS if test_files[0] else TEST_IMAGES)  # names the missing one
+    names = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)[: 4 if all(test_files) else 2]
     arrays = []
-    for name in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS):
-        md5 = MNIST_FILES[name] if verify else None
-        arrays.append(read_idx(find_idx(folder, name), expected_md5=md5))
-    return tuple(arrays)
+    for name in names:
+        a = read(name)
+        path = find_idx(folder, name)
+        if name.endswith("labels-idx1-ubyte"):
+            if a.ndim != 1:
+                raise DataError(f"{path}: labels have shape {a.shape}, expected (N,)")
+            if not np.issubdtype(a.dtype, np.integer):
+                raise DataError(f"{path}: labels are {a.dtype}, expected integers")
+            if len(a) and a.min() < 0:
+                raise DataError(f"{path}: negative label {int(a.min())}; IDX labels must be integers >= 0")
+        elif shape is not None and a.shape[1:] != shape:
+            raise DataError(f"--image-shape {shape[0]}x{shape[1]}: the images in {path} are {a.shape[1]}x{a.shape[2]}; "
+                            "--image-shape can only resize --image-dir images")
+        arrays.append(a)
+    return (arrays[0], arrays[1]), (arrays[2], arrays[3]) if len(arrays) == 4 else None
 
 
-def load_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Raw (train_images, train_labels, test_images, test_labels) as uint8/uint8/uint8/int64-able."""
-    if cfg.train_csv or cfg.test_csv:
-        if not (cfg.train_csv and cfg.test_csv):
-            raise DataError("--train-csv and --test-csv must be given together")
+def has_idx(folder: Path, name: str) -> bool:
+    return (folder / name).is_file() or (folder / f"{name}.gz").is_file()
+
+
+def _read_image_dir(root: Path, shape: tuple[int, int] | None) -> tuple[tuple, tuple | None, str, str | None]:
+    """((train images, class-name labels), test or None, train source, test source) of an image folder."""
+    from data.images import has_split_folders, read_image_folder
+
+    def named(s) -> tuple[np.ndarray, np.ndarray]:
+        return s.images, np.asarray(s.classes, dtype=str)[s.labels]
+
+    if has_split_folders(root):
+        train, test = read_image_folder(root / "train", shape), read_image_folder(root / "test", shape)
+        if test.images.shape[1:] != train.images.shape[1:]:
+            raise DataError(f"{train.files[0]} is {train.images.shape[1]}x{train.images.shape[2]} but {test.files[0]} is "
+                            f"{test.images.shape[1]}x{test.images.shape[2]} (height x width): give --image-shape HxW")
+        return named(train), named(test), str(root / "train"), str(root / "test")
+    return named(read_image_folder(root, shape)), None, str(root), None
+
+
+def load_dataset(cfg: DataConfig) -> Dataset:
+    """Read the source `cfg` names: images, labels as 0..K-1, class names, a test set (held out if none)."""
+    shape = cfg.shape()
+    sources = [f for f, v in (("--data-dir", cfg.data_dir), ("--train-csv", cfg.train_csv or cfg.test_csv),
+                              ("--image-dir", cfg.image_dir)) if v]
+    if len(sources) > 1:
+        raise DataError(f"{' and '.join(sources)}: give one data source, not {len(sources)}")
+    if cfg.download and not cfg.data_dir:
+        raise DataError("--download needs --data-dir: the folder to download into")
+    test_source = None
+    if cfg.test_csv and not cfg.train_csv:
+        raise DataError(f"--test-csv {cfg.test_csv}: needs --train-csv as well")
+    if cfg.train_csv:
         from data.csv import read_csv
 
-        tx, ty = read_csv(cfg.train_csv)
-        sx, sy = read_csv(cfg.test_csv)
-        arrays = (tx, ty, sx, sy)
-    elif cfg.data_dir is None:
-        if cfg.download:
-            raise DataError("--download needs --data-dir: the folder to download into")
-        # The packaged copy is always verified against the published MD5s (cheap: it is decompressed anyway).
-        arrays = _read_idx_dir(PACKAGED_DIR, verify=True)
+        source, test_source = cfg.train_csv, cfg.test_csv
+        train = read_csv(cfg.train_csv, cfg.label_column, shape)
+        test = read_csv(cfg.test_csv, cfg.label_column, shape) if cfg.test_csv else None
+    elif cfg.image_dir:
+        train, test, source, test_source = _read_image_dir(Path(cfg.image_dir).expanduser(), shape)
     else:
-        folder = Path(cfg.data_dir).expanduser()
+        from data.idx import find_idx
+
+        folder = PACKAGED_DIR if cfg.data_dir is None else Path(cfg.data_dir).expanduser()
         if cfg.download:
             from data.download import DEFAULT_MIRRORS, download_mnist
 
             download_mnist(folder, cfg.mirrors or DEFAULT_MIRRORS)
-        # Any MNIST-format dataset works from a folder, so only downloads are checked against MNIST's MD5s.
-        arrays = _read_idx_dir(folder, verify=cfg.download)
-    _check_pairs(cfg, arrays)
-    return arrays
-
-
-def _check_pairs(cfg: DataConfig, arrays: tuple[np.ndarray, ...]) -> None:
-    src = cfg.train_csv or cfg.data_dir or str(PACKAGED_DIR)
-    for (x, y), part in ((arrays[:2], "train"), (arrays[2:], "test")):
-        if len(x) != len(y):
-            raise DataError(f"{src}: {part} has {len(x)} images but {len(y)} labels")
-        if x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise DataError(f"{src}: {part} images have shape {tuple(x.shape)}, expected (N, 28, 28)")
-        if len(y) and int(y.max()) > 9:
-            raise DataError(f"{src}: {part} label {int(y.max())} outside 0-9")
+        # The packaged copy is always verified against the published MD5s (cheap: it is decompressed
+        # anyway); any IDX set works from a folder, so only downloads are checked against MNIST's.
+        train, test = _read_idx_dir(folder, cfg.data_dir is None or cfg.download, shape)
+        source = str(find_idx(folder, TRAIN_LABELS))
+        test_source = str(find_idx(folder, TEST_LABELS)) if test is not None else None
+    data = make_dataset(train, test, source, test_source, cfg.test_fraction)
+    data.checksum = checksum((*train, *(test or ())))
+    return data
 
 
 def checksum(arrays: tuple[np.ndarray, ...]) -> str:
-    """md5 over the arrays' bytes: identifies the exact data a report was made from."""
+    """md5 over the arrays' bytes as read: identifies the exact data a report was made from."""
     h = hashlib.md5()
     for a in arrays:
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
-
-
-def train_source(cfg: DataConfig) -> str:
-    """The file the training labels come from, for errors about the data itself (not a flag)."""
-    if cfg.train_csv:
-        return cfg.train_csv
-    from data.idx import find_idx
-
-    folder = PACKAGED_DIR if cfg.data_dir is None else Path(cfg.data_dir).expanduser()
-    return str(find_idx(folder, TRAIN_LABELS))
 
 
 def load_splits(cfg: DataConfig, seed: int | None = None) -> Splits:
@@ -119,15 +168,9 @@ def load_splits(cfg: DataConfig, seed: int | None = None) -> Splits:
     """
     if not 0 <= cfg.val_fraction < 1:
         raise DataError(f"--val-fraction {cfg.val_fraction}: must be in [0, 1)")
-    arrays = load_arrays(cfg)
-    tx, ty, sx, sy = arrays
-    splits = make_splits(
-        tx, ty.astype(np.int64), sx, sy.astype(np.int64),
-        val_fraction=cfg.val_fraction,
-        seed=cfg.split_seed if seed is None else seed,
-        subset=cfg.subset,
-        checksum=checksum(arrays),
-        source=train_source(cfg),
-    )
-    log.info("data: %s, mean %.4f std %.4f", splits.sizes(), splits.mean, splits.std)
+    data = load_dataset(cfg)
+    splits = make_splits(data, val_fraction=cfg.val_fraction, seed=cfg.split_seed if seed is None else seed,
+                         subset=cfg.subset)
+    log.info("data: %s, %d classes of %dx%d images, mean %.4f std %.4f", splits.sizes(), len(splits.classes),
+             *splits.image_shape, splits.mean, splits.std)
     return splits

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
 from common.errors import DataError
+
+if TYPE_CHECKING:
+    from data.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +29,11 @@ for two so no class is learnt, or judged, from a single image."""
 
 @dataclass
 class Splits:
-    """Images as uint8 (N, 28, 28) and labels as int64 (N,), kept small for Ray's object store.
+    """Images (N, H, W) as read (uint8, or float32 when the pixels are not bytes) and labels as int64
+    class indices (N,), kept small for Ray's object store.
 
-    `mean`/`std` come from the training split only, so validation and test never leak into it.
+    `mean`/`std` are in the data's own pixel units and come from the training split only, so
+    validation and test never leak into them.
     """
 
     train_x: torch.Tensor
@@ -39,6 +45,12 @@ class Splits:
     mean: float
     std: float
     checksum: str = ""  # md5 of the source arrays, recorded in reports
+    classes: list[str] = field(default_factory=lambda: [str(d) for d in range(10)])  # names, in label order
+    image_shape: tuple[int, int] = (28, 28)  # (height, width)
+
+    @property
+    def in_features(self) -> int:
+        return self.image_shape[0] * self.image_shape[1]
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y)}
@@ -158,7 +170,8 @@ def _images(count: int, part: str = "") -> str:
 
 
 def check_split(
-    labels: np.ndarray, val_fraction: float, subset: int | None = None, source: str = "training data"
+    labels: np.ndarray, val_fraction: float, subset: int | None = None, source: str = "training data",
+    names: list[str] | None = None,
 ) -> None:
     """Refuse, before any splitting, labels too few or too uniform for a stratified split.
 
@@ -170,6 +183,8 @@ def check_split(
     if subset is not None and subset < 1:
         raise DataError(f"--subset {subset}: must be at least 1")
     classes, counts = np.unique(np.asarray(labels), return_counts=True)
+    if names is not None:  # say "class seven", not the index it was given
+        classes = np.asarray(names, dtype=object)[classes]
     if len(classes) < 2:
         what = f"every training image is class {classes[0]}" if len(classes) else "no training images"
         raise DataError(f"{source}: {what}; a classifier needs at least 2 classes")
@@ -192,23 +207,13 @@ def check_split(
                             f"({MIN_PER_PART} per class needed); use --subset >= {smallest_subset(counts, val_fraction)}")
 
 
-def make_splits(
-    train_images: np.ndarray,
-    train_labels: np.ndarray,
-    test_images: np.ndarray,
-    test_labels: np.ndarray,
-    *,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    subset: int | None = None,
-    checksum: str = "",
-    source: str = "training data",
-) -> Splits:
+def make_splits(data: "Dataset", *, val_fraction: float = 0.2, seed: int = 0, subset: int | None = None) -> Splits:
     """Split the training pool, compute mean/std over the training split in one pass.
 
-    `source` names the training data (a file) in the one-line errors of `check_split`.
+    `data.source` names the training data (a file) in the one-line errors of `check_split`.
     """
-    check_split(train_labels, val_fraction, subset, source)
+    train_images, train_labels, source = data.train_x, data.train_y, data.source
+    check_split(train_labels, val_fraction, subset, source, data.classes)
     if subset is not None and subset > len(train_labels):
         log.warning("--subset %d is more than the %d training images in %s; using all of them",
                     subset, len(train_labels), source)
@@ -216,22 +221,33 @@ def make_splits(
         keep = stratified_subset(train_labels, subset, seed)
         train_images, train_labels = train_images[keep], train_labels[keep]
     tx, ty, vx, vy = split_train_val(train_images, train_labels, val_fraction, seed)
-    t = torch.from_numpy(np.ascontiguousarray(tx))
-    scaled = t.to(torch.float32).div_(255.0)
-    mean, std = float(scaled.mean()), float(scaled.std())
-    as_t = lambda a, dt: torch.from_numpy(np.ascontiguousarray(a)).to(dt)  # noqa: E731
+    def as_t(a: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(a))
+        return t if dtype is None else t.to(dtype)
+
+    t = as_t(tx)
+    mean, std = mean_std(t)
     return Splits(
-        train_x=t, train_y=as_t(ty, torch.int64),
-        val_x=as_t(vx, torch.uint8), val_y=as_t(vy, torch.int64),
-        test_x=as_t(test_images, torch.uint8), test_y=as_t(test_labels, torch.int64),
-        mean=mean, std=std, checksum=checksum,
+        train_x=t, train_y=as_t(ty, torch.int64), val_x=as_t(vx), val_y=as_t(vy, torch.int64),
+        test_x=as_t(data.test_x), test_y=as_t(data.test_y, torch.int64),
+        mean=mean, std=std, checksum=data.checksum, classes=list(data.classes), image_shape=data.image_shape,
     )
 
 
+def mean_std(images: torch.Tensor) -> tuple[float, float]:
+    """Pixel mean and std over all images, in the data's own units (no 0-255 assumed).
+
+    A constant image set has std 0; 1 is used instead so normalising never divides by zero.
+    """
+    x = images.to(torch.float32)
+    mean, std = float(x.mean()), float(x.std()) if x.numel() > 1 else 0.0
+    return mean, (std if std > 0 and math.isfinite(std) else 1.0)
+
+
 def normalise(x: torch.Tensor, mean: float, std: float, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 784) on `device`, scaled to [0,1] then standardised.
+    """(N, H, W) pixels -> float32 (N, H*W) on `device`, standardised with the training mean/std.
 
     Done once per tensor, never per sample: the notebook's per-sample transform was its bottleneck.
     """
     x = x.to(device, non_blocking=True).flatten(1).to(torch.float32)
-    return x.mul_(1.0 / (255.0 * std)).sub_(mean / std)
+    return x.mul_(1.0 / std).sub_(mean / std)

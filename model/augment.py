@@ -8,21 +8,22 @@ import torch
 import torch.nn.functional as F
 
 
-def random_shift(x: torch.Tensor, max_shift: int, background: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Shift each image of a (B, 784) or (B, 28, 28) batch by its own (dy, dx) in [-k, k].
+def random_shift(x: torch.Tensor, max_shift: int, background: float, generator: torch.Generator | None = None,
+                 image_shape: tuple[int, int] = (28, 28)) -> torch.Tensor:
+    """Shift each image of a (B, H*W) or (B, H, W) batch by its own (dy, dx) in [-k, k].
 
-    Pixels shifted in take `background` (the normalised value of a black pixel).
+    Pixels shifted in take `background` (the normalised value of a zero pixel).
     """
     if max_shift <= 0:
         return x
     shape = x.shape
     b = len(x)
-    img = x.reshape(b, 28, 28)
+    h, w = image_shape
+    img = x.reshape(b, h, w)
     k = max_shift
     padded = F.pad(img, (k, k, k, k), value=background)
     shifts = torch.randint(0, 2 * k + 1, (2, b), generator=generator).to(x.device)
-    ar = torch.arange(28, device=x.device)
-    rows = (shifts[0][:, None] + ar)[:, :, None]  # (B, 28, 1)
-    cols = (shifts[1][:, None] + ar)[:, None, :]  # (B, 1, 28)
+    rows = (shifts[0][:, None] + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
+    cols = (shifts[1][:, None] + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
     out = padded[torch.arange(b, device=x.device)[:, None, None], rows, cols]
     return out.reshape(shape)

@@ -77,8 +77,10 @@ class TrainConfig:
                 raise FieldError(name, getattr(self, name), why)
         return self
 
-    def mlp(self) -> MLPConfig:
-        return MLPConfig(hidden_sizes=list(self.hidden_sizes), dropout=self.dropout, layer_norm=self.layer_norm)
+    def mlp(self, in_features: int, num_classes: int) -> MLPConfig:
+        """The network for inputs of `in_features` pixels and `num_classes` classes (both from the data)."""
+        return MLPConfig(in_features=in_features, hidden_sizes=list(self.hidden_sizes), num_classes=num_classes,
+                         dropout=self.dropout, layer_norm=self.layer_norm)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -59,13 +59,15 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 @dataclass
 class DeviceData:
-    """Normalised float32 (N, 784) tensors on the training device, moved there once."""
+    """Normalised float32 (N, H*W) tensors on the training device, moved there once."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     val_x: torch.Tensor
     val_y: torch.Tensor
-    background: float  # normalised value of a black pixel, for shifted-in borders
+    background: float  # normalised value of a zero pixel, for shifted-in borders
+    image_shape: tuple[int, int] = (28, 28)  # (height, width) of the flattened rows
+    num_classes: int = 10
 
 
 def to_device(splits: Splits, device: torch.device | str) -> DeviceData:
@@ -73,6 +75,7 @@ def to_device(splits: Splits, device: torch.device | str) -> DeviceData:
     return DeviceData(
         normalise(splits.train_x, m, s, device), splits.train_y.to(device),
         normalise(splits.val_x, m, s, device), splits.val_y.to(device), background=-m / s,
+        image_shape=splits.image_shape, num_classes=len(splits.classes),
     )
 
 
@@ -86,6 +89,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
     epoch: int = 0
     amp: torch.dtype | None = None  # autocast dtype of the forward pass (None = fp32)
+    image_shape: tuple[int, int] = (28, 28)  # (height, width) of the inputs, for the shift augmentation
 
     def state_dict(self) -> dict:
         """A deep copy: torch's state dicts alias live tensors (momentum buffers included)."""
@@ -102,8 +106,10 @@ class Run:
         self.epoch = state["epoch"]
 
 
-def build_run(cfg: TrainConfig, n_train: int, device: torch.device) -> Run:
-    model = MLP(cfg.mlp()).to(device)
+def build_run(cfg: TrainConfig, n_train: int, device: torch.device, image_shape: tuple[int, int],
+              num_classes: int) -> Run:
+    """The MLP for (H, W) images and K classes, its optimiser and schedule over n_train images."""
+    model = MLP(cfg.mlp(image_shape[0] * image_shape[1], num_classes)).to(device)
     params = model.parameters()
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(
@@ -118,7 +124,7 @@ def build_run(cfg: TrainConfig, n_train: int, device: torch.device) -> Run:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * cfg.epochs)
     elif cfg.schedule == "step":
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=steps * cfg.step_size, gamma=cfg.gamma)
-    return Run(cfg, model, opt, sched, amp=autocast_dtype(cfg.precision, device))
+    return Run(cfg, model, opt, sched, amp=autocast_dtype(cfg.precision, device), image_shape=tuple(image_shape))
 
 
 def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,7 +169,7 @@ def train_epoch(
         idx = perm[i:i + cfg.batch_size]
         xb, yb = torch.index_select(x, 0, idx, out=xbuf[:len(idx)]), y[idx]
         if cfg.augment_shift:
-            xb = random_shift(xb, cfg.augment_shift, background, gen)
+            xb = random_shift(xb, cfg.augment_shift, background, gen, run.image_shape)
         loss, logits = train_step(run, xb, yb)
         loss_sum += loss * len(yb)
         correct += (logits.argmax(1) == yb).sum()
@@ -182,7 +188,9 @@ def train_epoch(
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
     """Logits for x in large batches, dropout off."""
     model.eval()
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else x.new_zeros(0, 10)
+    if not len(x):
+        return x.new_zeros(0, model.cfg.num_classes)
+    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
@@ -196,12 +204,13 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
 
 
 def test_metrics(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """Test-set figures for reports: accuracy, loss, per-class accuracy, confusion matrix, predictions."""
+    """Test-set figures for reports: accuracy, loss, per-class accuracy and the K x K confusion matrix
+    (both in class-index order, the order of the data's `classes`), predictions."""
     from sklearn.metrics import confusion_matrix
 
     logits = predict(model, x)
     pred = logits.argmax(1)
-    cm = confusion_matrix(y.cpu().numpy(), pred.cpu().numpy(), labels=list(range(10)))
+    cm = confusion_matrix(y.cpu().numpy(), pred.cpu().numpy(), labels=list(range(logits.shape[1])))
     per_class = (np.diag(cm) / np.maximum(cm.sum(1), 1)).tolist()
     return {
         "test_accuracy": float((pred == y).float().mean()), "test_loss": float(F.cross_entropy(logits, y)),

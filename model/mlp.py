@@ -15,9 +15,9 @@ from torch import nn
 
 @dataclass
 class MLPConfig:
-    in_features: int = 784  # 28 x 28 pixels, flattened
+    in_features: int = 784  # H x W pixels, flattened (28 x 28 for MNIST); set from the data
     hidden_sizes: list[int] = field(default_factory=lambda: [512, 256])  # widths of the hidden layers
-    num_classes: int = 10  # digits 0-9
+    num_classes: int = 10  # output logits (the digits 0-9 for MNIST); set from the data
     dropout: float = 0.2  # drop probability after each hidden block; 0 disables it
     layer_norm: bool = True  # LayerNorm after each hidden Linear, as in the notebook
 

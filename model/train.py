@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     splits = load_splits(dcfg)
     held = claim_run(out)  # noqa: F841 — the lock is held until the process ends
     data = to_device(splits, device)
-    run = build_run(cfg, len(data.train_y), device)
-    print(f"data {splits.sizes()}, model {cfg.hidden_sizes} ({count_params(run.model):,} parameters), device {device}")
+    run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    print(f"data {splits.sizes()}, {len(splits.classes)} classes of {splits.image_shape[0]}x{splits.image_shape[1]} "
+          f"images, model {cfg.hidden_sizes} ({count_params(run.model):,} parameters), device {device}")
 
     bars: list[tqdm] = []
 
@@ -100,13 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.save(run.model.state_dict(), out / "model.pt")
     write_json(out / "metrics.json", {
         "config": cfg.to_dict(), "data": {**vars(dcfg), **splits.sizes(), "checksum": splits.checksum},
+        "classes": splits.classes, "image_shape": list(splits.image_shape),
+        "normalisation": {"mean": splits.mean, "std": splits.std},
         "seed": cfg.seed, "history": history, "diverged": history[-1]["diverged"],
         "val_accuracy": history[-1]["val_accuracy"], "time_s": train_s, **test,
     })
     save_figure(learning_curves(history, f"{cfg.hidden_sizes} lr {cfg.lr} batch {cfg.batch_size}"), out / "curves.png")
-    save_figure(confusion(torch.tensor(test["confusion_matrix"]).numpy()), out / "confusion.png")
+    save_figure(confusion(torch.tensor(test["confusion_matrix"]).numpy(), splits.classes), out / "confusion.png")
     n = 32
-    save_figure(sample_grid(splits.test_x[:n].numpy(), splits.test_y[:n].numpy(), pred[:n],
+    save_figure(sample_grid(splits.test_x[:n].numpy(), splits.test_y[:n].numpy(), pred[:n], splits.classes,
                             title="predicted / true (test)"), out / "predictions.png")
     print(f"wrote {out}/: metrics.json model.pt curves.png confusion.png predictions.png")
     if history[-1]["diverged"]:

@@ -13,9 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def mnist_arrays():
-    from data.mnist import DataConfig, load_arrays
+    """(train images, labels, test images, labels) of the packaged MNIST, as its IDX files hold them."""
+    from data.idx import find_idx, read_idx
+    from data.mnist import PACKAGED_DIR, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 
-    return load_arrays(DataConfig())
+    return tuple(read_idx(find_idx(PACKAGED_DIR, n)) for n in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS))
 
 
 @pytest.fixture(scope="session")

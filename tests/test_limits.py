@@ -7,7 +7,7 @@ import pytest
 
 from model.mlp import MLP, MLPConfig, count_params
 from tests.conftest import call_cli, write_space
-from tuning.limits import check_limits, n_params, trial_bytes
+from tuning.limits import DataShape, check_limits, n_params, trial_bytes
 from tuning.space import SpaceError, load_space, parse_space
 
 GB16 = 16 * 10**9
@@ -103,5 +103,14 @@ def test_cli_refuses_a_huge_width_before_creating_anything(tmp_path):
                 "--no-retrain")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     [line] = r.stderr.strip().splitlines()
-    assert line.startswith(f"error: {path}: width 10000000 needs about 813.8 GB {TAIL} 128); ")
+    # the estimate is made at the data's shape: 800 training images of 784 pixels (trial_bytes' tests)
+    assert line.startswith(f"error: {path}: width 10000000 needs about 813.7 GB {TAIL} 128); ")
     assert not (tmp_path / "r").exists()
+
+
+def test_estimate_follows_the_data_shape():
+    # Rule: an 8x8 set with 26 classes and 1,000 images is estimated with D=64, K=26, N=1000 exactly.
+    data = DataShape(in_features=64, classes=26, images=1000)
+    p = (64 + 1) * 32 + (32 + 1) * 26 + 2 * 32
+    assert n_params([32], data) == p
+    assert trial_bytes([32], 16, data) == 4 * (4 * p + (6 * 16 + 2 * 8192) * (64 + 32 + 26)) + 1000 * 64 * 4

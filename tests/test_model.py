@@ -68,7 +68,7 @@ def test_loss_falls_on_a_fixed_batch(small_splits):
     cfg = small_cfg(dropout=0.0, schedule="none")
     device = setup(cfg)
     data = to_device(small_splits, device)
-    run = build_run(cfg, 256, device)
+    run = build_run(cfg, 256, device, (28, 28), 10)
     x, y = data.train_x[:256], data.train_y[:256]
     losses = [train_epoch(run, x, y)["train_loss"] for _ in range(15)]
     assert losses[-1] < 0.3 * losses[0]
@@ -80,7 +80,7 @@ def test_same_seed_same_metrics(small_splits):
         cfg = small_cfg(seed=seed, augment_shift=1)
         device = setup(cfg)
         data = to_device(small_splits, device)
-        return fit(build_run(cfg, len(data.train_y), device), data)
+        return fit(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes), data)
 
     a, b, c = history(3), history(3), history(4)
     strip = lambda h: [{k: v for k, v in e.items() if k != "epoch_time_s"} for e in h]  # noqa: E731
@@ -93,7 +93,7 @@ def test_training_reaches_useful_accuracy(small_splits):
     cfg = small_cfg(hidden_sizes=[128], epochs=3)
     device = setup(cfg)
     data = to_device(small_splits, device)
-    hist = fit(build_run(cfg, len(data.train_y), device), data)
+    hist = fit(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes), data)
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert hist[-1]["val_accuracy"] > 0.8 and not hist[-1]["diverged"]
 
@@ -103,7 +103,7 @@ def test_divergence_is_detected_not_raised(small_splits):
     cfg = small_cfg(lr=1e6, epochs=5, momentum=0.0, schedule="none", layer_norm=False, dropout=0.0)
     device = setup(cfg)
     data = to_device(small_splits, device)
-    hist = fit(build_run(cfg, len(data.train_y), device), data)
+    hist = fit(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes), data)
     assert hist[-1]["diverged"] and len(hist) < 5
 
 
@@ -112,12 +112,12 @@ def test_resume_from_state_repeats_exactly(small_splits):
     cfg = small_cfg(epochs=2, seed=5)
     device = setup(cfg)
     data = to_device(small_splits, device)
-    full = fit(build_run(cfg, len(data.train_y), device), data)
+    full = fit(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes), data)
     setup(cfg)  # same initial weights as `full`
-    first = build_run(cfg, len(data.train_y), device)
+    first = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
     fit(first, data, on_epoch=lambda m, r: False)
     state = first.state_dict()
-    resumed = build_run(cfg, len(data.train_y), device)
+    resumed = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
     resumed.load_state_dict(state)
     rest = fit(resumed, data)
     assert [h["epoch"] for h in rest] == [2]
@@ -164,7 +164,7 @@ def test_bf16_precision_learns_like_fp32_and_keeps_fp32_weights(small_splits):
     for precision in ("fp32", "bf16"):
         cfg = small_cfg(epochs=3, precision=precision)
         setup(cfg)
-        run = build_run(cfg, len(data.train_y), torch.device("cpu"))
+        run = build_run(cfg, len(data.train_y), torch.device("cpu"), data.image_shape, data.num_classes)
         acc[precision] = fit(run, data)[-1]["val_accuracy"]
         assert run.amp == (torch.bfloat16 if precision == "bf16" else None)
         assert all(p.dtype == torch.float32 for p in run.model.parameters())

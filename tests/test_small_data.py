@@ -16,6 +16,7 @@ from data.__main__ import check_writable_dir
 from data.csv import write_csv
 from common.errors import DataError, InputError
 from data.idx import write_idx
+from data.dataset import make_dataset
 from data.mnist import DataConfig, load_splits
 from data.splits import (
     check_split, fewest_per_class, make_splits, per_class_minimum, smallest_subset, split_sizes,
@@ -32,12 +33,18 @@ def labels_of(per_class: list[int]) -> np.ndarray:
     return np.repeat(np.arange(len(per_class)), per_class)
 
 
+def dataset(tx: np.ndarray, ty: np.ndarray, sx: np.ndarray, sy: np.ndarray):
+    """Arrays as the data layer reads them from train.csv (its labels encoded, no held-out test)."""
+    return make_dataset((tx, ty), (sx, sy), "train.csv", "test.csv", test_fraction=0.2)
+
+
 def write_source(folder: Path, train_labels: np.ndarray) -> tuple[Path, Path]:
-    """Blank 28x28 images with the given labels as train.csv, plus a 10-image test.csv."""
+    """Blank 28x28 images with the given labels as train.csv, plus a 10-image test.csv of the same classes."""
     train, test = folder / "train.csv", folder / "test.csv"
     labels = np.asarray(train_labels)
     write_csv(train, np.zeros((len(labels), 28, 28), np.uint8), labels)
-    write_csv(test, np.zeros((10, 28, 28), np.uint8), np.arange(10))
+    classes = np.unique(labels)
+    write_csv(test, np.zeros((10, 28, 28), np.uint8), classes[np.arange(10) % len(classes)])
     return train, test
 
 
@@ -91,7 +98,7 @@ def test_per_class_minimum_by_val_fraction():
 def test_ten_per_class_is_exactly_enough():
     # Rule: 10 images of each class split 80/20 into exactly 8 + 2 per class; 9 of one class is refused.
     labels = labels_of([10] * 10)
-    s = make_splits(np.zeros((100, 28, 28), np.uint8), labels, np.zeros((1, 28, 28), np.uint8), labels[:1])
+    s = make_splits(dataset(np.zeros((100, 28, 28), np.uint8), labels, np.zeros((1, 28, 28), np.uint8), labels[:1]))
     assert np.bincount(s.train_y.numpy()).tolist() == [8] * 10
     assert np.bincount(s.val_y.numpy()).tolist() == [2] * 10
     with pytest.raises(DataError) as info:
@@ -135,12 +142,12 @@ def test_suggested_subset_really_works(mnist_arrays):
     tx, ty, sx, sy = mnist_arrays
     ty = ty.astype(np.int64)
     for seed in range(4):
-        s = make_splits(tx, ty, sx[:10], sy[:10].astype(np.int64), subset=111, seed=seed)
+        s = make_splits(dataset(tx, ty, sx[:10], sy[:10]), subset=111, seed=seed)
         assert s.sizes() == {"train": 88, "val": 23, "test": 10}
         assert np.bincount(s.train_y.numpy(), minlength=10).min() >= 2
         assert np.bincount(s.val_y.numpy(), minlength=10).min() >= 2
     with pytest.raises(DataError, match=r"^--subset 110: .*; use --subset >= 111$"):
-        make_splits(tx, ty, sx[:10], sy[:10].astype(np.int64), subset=110)
+        make_splits(dataset(tx, ty, sx[:10], sy[:10]), subset=110)
 
 
 def test_subset_larger_than_data_warns_and_uses_all(tmp_path):
@@ -158,7 +165,7 @@ def test_subset_just_below_data_size_drops_from_largest_classes(tmp_path):
     # Rule: a --subset only a few images short of the data (too few left out for scikit-learn)
     # still works: one image goes from each of the largest classes, ties by label.
     labels = labels_of([12] * 5 + [13] * 5)
-    s = make_splits(np.zeros((125, 28, 28), np.uint8), labels, np.zeros((1, 28, 28), np.uint8), labels[:1],
+    s = make_splits(dataset(np.zeros((125, 28, 28), np.uint8), labels, np.zeros((1, 28, 28), np.uint8), labels[:1]),
                     subset=122)
     assert s.sizes() == {"train": 97, "val": 25, "test": 1}
     kept = np.bincount(np.concatenate([s.train_y.numpy(), s.val_y.numpy()]))

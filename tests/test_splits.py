@@ -7,6 +7,7 @@ import torch
 
 from common.errors import DataError
 from data.mnist import DataConfig, load_splits
+from data.dataset import make_dataset
 from data.splits import make_splits, normalise
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -16,7 +17,7 @@ TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 @pytest.fixture(scope="module")
 def full_splits(mnist_arrays):
     tx, ty, sx, sy = mnist_arrays
-    return make_splits(tx, ty.astype(np.int64), sx, sy.astype(np.int64), seed=0)
+    return make_splits(make_dataset((tx, ty), (sx, sy), "train", "test", 0.2), seed=0)
 
 
 def test_packaged_data_matches_published_facts(mnist_arrays):
@@ -48,7 +49,7 @@ def test_split_is_stratified(full_splits):
 def test_split_is_seeded(mnist_arrays):
     # Rule: the same seed gives the same split; another seed a different one.
     tx, ty, sx, sy = (a[:3000] for a in mnist_arrays)
-    a, b, c = (make_splits(tx, ty.astype(np.int64), sx, sy.astype(np.int64), seed=s) for s in (1, 1, 2))
+    a, b, c = (make_splits(make_dataset((tx, ty), (sx, sy), "train", "test", 0.2), seed=s) for s in (1, 1, 2))
     assert torch.equal(a.val_y, b.val_y) and torch.equal(a.val_x, b.val_x)
     assert not torch.equal(a.val_x, c.val_x)
 
@@ -56,7 +57,7 @@ def test_split_is_seeded(mnist_arrays):
 def test_normalisation_uses_training_split(full_splits):
     # Rule: mean/std come from the training split, and normalised training data is ~N(0, 1).
     s = full_splits
-    assert abs(s.mean - 0.1307) < 2e-3 and abs(s.std - 0.3081) < 2e-3
+    assert abs(s.mean / 255 - 0.1307) < 2e-3 and abs(s.std / 255 - 0.3081) < 2e-3  # pixel units
     x = normalise(s.train_x, s.mean, s.std)
     assert x.shape == (48000, 784) and x.dtype == torch.float32
     assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-3
@@ -73,7 +74,9 @@ def test_subset_is_stratified_and_sized():
     (DataConfig(subset=3), "--subset 3"),
     (DataConfig(val_fraction=1.5), "--val-fraction 1.5"),
     (DataConfig(download=True), "--download needs --data-dir"),
-    (DataConfig(train_csv="x.csv"), "--train-csv and --test-csv"),
+    (DataConfig(test_csv="x.csv"), "--test-csv x.csv: needs --train-csv"),
+    (DataConfig(image_dir="d", data_dir="e"), "--data-dir and --image-dir: give one data source"),
+    (DataConfig(image_shape="16by16"), "--image-shape 16by16"),
 ])
 def test_bad_data_config_is_one_clear_error(cfg, needle):
     # Rule: a bad data flag raises DataError naming the flag.

@@ -26,7 +26,7 @@ from common.cli import add_dataclass_args, from_args
 from common.errors import InputError
 from data.mnist import DataConfig, load_splits
 from model.config import TrainConfig
-from tuning.limits import check_limits
+from tuning.limits import fitting
 from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, check_experiment,
                               check_storage, check_target, damaged_checkpoints, results_folder)
 from tuning.summary import finished_count
@@ -150,14 +150,13 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     threads = max(1, int(cfg.cpus_per_trial))
     base = space.base_config(**({"epochs": cfg.epochs} if cfg.epochs else {}), seed=cfg.seed, threads=threads)
     base.validate()
-    check_limits(space, base, base.epochs)
     out = results_folder(cfg.results_dir, kind if cfg.name is None else cfg.name)
     if cfg.address:
         check_address(cfg.address)
     stop = StopOnSignal().install()
     t0 = time.perf_counter()
     # the data is read once here; trials get it through Ray's object store
-    claim, earlier, splits = claim_folder(cfg, kind, out, lambda: load_splits(dcfg), check_resume)
+    claim, earlier, splits = claim_folder(cfg, kind, out, lambda: fitting(load_splits(dcfg), space, base), check_resume)
     try:
         info = {"kind": kind, "state": STATE_RUNNING, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
                 "space": {"path": space.path, "fixed": space.fixed, "params": space.names}, "base_config": base.to_dict()}

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterator
 
-import numpy as np
-
 from common.errors import InputError
 from tuning.tableio import one_line
 from tuning.tables import Tables, decode_sizes
@@ -31,17 +29,20 @@ def standard_plots() -> list[tuple[str, PlotFn]]:
     ]
 
 
-def train_mean_std(train_images: np.ndarray) -> tuple[float, float]:
-    """Pixel mean/std in [0, 1] computed as data.splits.make_splits does, over all 60k training
-    images, which is what the retrain (val_fraction 0) normalised with."""
-    import torch
+def search_data(t: Tables) -> Any:
+    """The DataConfig the search ran on (search.json), defaults for fields an older folder lacks."""
+    import dataclasses
 
-    scaled = torch.from_numpy(np.ascontiguousarray(train_images)).to(torch.float32).div_(255.0)
-    return float(scaled.mean()), float(scaled.std())
+    from data.mnist import DataConfig
+
+    saved = (t.search_info or {}).get("data") or {}
+    known = {f.name for f in dataclasses.fields(DataConfig)}
+    return DataConfig(**{k: v for k, v in saved.items() if k in known})
 
 
 def load_model(t: Tables) -> Any:
-    """model.pt rebuilt as model.mlp.MLP from best.json's config; None when either is missing."""
+    """model.pt rebuilt as model.mlp.MLP from best.json's config, at the image shape and classes that
+    test_report.json records (MNIST's in older folders); None when a file is missing."""
     path = t.folder / "model.pt"
     if not path.is_file() or not (t.best or {}).get("config"):
         return None
@@ -56,7 +57,10 @@ def load_model(t: Tables) -> Any:
     if "hidden_sizes" in cfg:  # tolerate the trials.csv spelling "512-256"
         cfg["hidden_sizes"] = decode_sizes(cfg["hidden_sizes"])
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    model = MLP(TrainConfig(**{k: v for k, v in cfg.items() if k in known}).mlp())
+    report = t.test_report or {}
+    h, w = report.get("image_shape", (28, 28))
+    classes = len(report.get("classes", range(10)))
+    model = MLP(TrainConfig(**{k: v for k, v in cfg.items() if k in known}).mlp(h * w, classes))
     try:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except (RuntimeError, OSError, ValueError) as e:
@@ -65,16 +69,22 @@ def load_model(t: Tables) -> Any:
 
 
 def predictions_plot(t: Tables, n: int = 32) -> Any:
-    """The first n packaged MNIST test digits, 'predicted/true' by the saved best model."""
+    """The first n test images of the search's data, 'predicted/true' by the saved best model, normalised
+    as its retrain was (test_report.json; older folders: recomputed over the training images)."""
     model = load_model(t)
     if model is None:
         return None
-    from data.mnist import DataConfig, load_arrays
+    from data.mnist import load_dataset
+    from data.splits import mean_std
     from tuning.plots import predictions_grid
 
-    tx, _, sx, sy = load_arrays(DataConfig())
+    import torch
+
+    data = load_dataset(search_data(t))
+    norm = (t.test_report or {}).get("normalisation")
+    mean, std = (norm["mean"], norm["std"]) if norm else mean_std(torch.from_numpy(data.train_x))
     title = f"predicted / true (test), best trial {t.best.get('trial_id')}"
-    return predictions_grid(model, sx[:n], sy[:n], *train_mean_std(tx), title=title)
+    return predictions_grid(model, data.test_x[:n], data.test_y[:n], mean, std, data.classes, title=title)
 
 
 def figures(tables: Tables) -> Iterator[tuple[str, Any]]:

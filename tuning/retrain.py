@@ -60,7 +60,7 @@ def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], t
     for k, seed in enumerate(seeds):
         c = dataclasses.replace(cfg, seed=seed, threads=threads)
         setup(c)
-        run = build_run(c, len(data.train_y), device)
+        run = build_run(c, len(data.train_y), device, data.image_shape, data.num_classes)
         done_before, phase = k * c.epochs, f"seed {seed}"
         fit(run, data, on_epoch=lambda m, _r, d=done_before, ph=phase: progress and progress(ph, d + m["epoch"], total))
         test = test_metrics(run.model, test_x, test_y)
@@ -78,6 +78,8 @@ def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], t
         "train_images": int(len(splits.train_y)), "test_images": int(len(splits.test_y)),
         "test_accuracy": stats(acc), "test_loss": stats(loss),
         "per_class_accuracy": per_seed[0]["per_class_accuracy"], "confusion_matrix": per_seed[0]["confusion_matrix"],
+        "classes": splits.classes, "image_shape": list(splits.image_shape),
+        "normalisation": {"mean": splits.mean, "std": splits.std},  # what the model's inputs were scaled by
         "data_checksum": splits.checksum, "versions": versions(), "git_commit": git_commit(),
         "time_s": time.perf_counter() - t0,
     }

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def latency_ms(model: torch.nn.Module, device: torch.device, batch: int = 1000, repeats: int = 5) -> float:
-    """Median inference time of one batch of 1,000 images: the latency objective."""
-    x = torch.randn(batch, 784, device=device)
+    """Median inference time of one batch of 1,000 images of the data's width: the latency objective."""
+    x = torch.randn(batch, model.cfg.in_features, device=device)
     times = []
     model.eval()
     with torch.inference_mode():
@@ -86,7 +86,7 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measu
     cfg = apply_params(base, config)
     device = setup(cfg)
     data = device_data(splits, device)
-    run = build_run(cfg, len(data.train_y), device)
+    run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
     saved = load_checkpoint(tune.get_checkpoint())
     if saved is not None:  # a retried or resumed trial carries on from its last epoch
         run.load_state_dict(saved["run"])
