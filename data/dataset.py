@@ -100,7 +100,7 @@ def hold_out_test(x: np.ndarray, y: np.ndarray, fraction: float, source: str, cl
         raise DataError(f"{source}: {len(y)} images cannot give every one of {len(counts)} classes a "
                         f"training and a test image at --test-fraction {fraction}")
     tr, te = train_test_split(np.arange(len(y)), test_size=n_test, stratify=y, random_state=TEST_SPLIT_SEED)
-    log.info("%s has no test set: held out %d of its %d images (--test-fraction %g, stratified, seed %d)",
+    log.warning("%s has no test set: held out %d of its %d images (--test-fraction %g, stratified, seed %d)",
              source, len(te), len(y), fraction, TEST_SPLIT_SEED)
     return x[tr], y[tr], x[te], y[te]
 

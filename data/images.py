@@ -93,7 +93,7 @@ def read_image_folder(root: Path, image_shape: tuple[int, int] | None = None,
     for (f, _), a in zip(listed, arrays):
         if a.shape != first:
             h0, w0 = first
-            raise DataError(f"{listed[0][0]} is {w0}x{h0} but {f} is {a.shape[1]}x{a.shape[0]} (width x height): "
+            raise DataError(f"{listed[0][0]} is {h0}x{w0} but {f} is {a.shape[0]}x{a.shape[1]} (height x width): "
                             "give --image-shape HxW to resize every image to one size")
     classes = sorted({c for _, c in listed})
     index = {c: i for i, c in enumerate(classes)}

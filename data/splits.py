@@ -249,5 +249,6 @@ def normalise(x: torch.Tensor, mean: float, std: float, device: torch.device | s
 
     Done once per tensor, never per sample: the notebook's per-sample transform was its bottleneck.
     """
-    x = x.to(device, non_blocking=True).flatten(1).to(torch.float32)
+    # copy=True: float32 pixels would otherwise be scaled in place, inside the caller's Splits
+    x = x.flatten(1).to(device, torch.float32, non_blocking=True, copy=True)
     return x.mul_(1.0 / std).sub_(mean / std)

@@ -63,7 +63,8 @@ def test_mixed_sizes_name_two_files_and_their_sizes(tmp_path):
     glyph(root / "b" / "big.png", 0, size=(40, 30))
     with pytest.raises(DataError) as e:
         read_image_folder(root)
-    assert str(e.value).startswith(f"{root / 'a' / '0.png'} is 16x12 but {root / 'b' / 'big.png'} is 40x30")
+    # PIL sizes are (width, height); the message speaks --image-shape's height x width
+    assert str(e.value).startswith(f"{root / 'a' / '0.png'} is 12x16 but {root / 'b' / 'big.png'} is 30x40 (height x width)")
 
 
 def test_empty_folder_is_one_error(tmp_path):
