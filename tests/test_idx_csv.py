@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.csv import read_csv, write_csv
 from common.errors import DataError
 from data.idx import MNIST_FILES, find_idx, md5_of_idx, read_idx, write_idx
 
@@ -190,95 +189,3 @@ def test_corrupt_gzip(tmp_path: Path, good_images: bytes, damage: str) -> None:
     path = tmp_path / "bad-images-idx3-ubyte.gz"
     path.write_bytes(bytes(packed))
     assert "corrupt gzip" in raise_message(path)
-
-
-# ---- CSV -------------------------------------------------------------------------------------
-
-
-# Rule: write_csv then read_csv gives the same arrays and dtypes, wherever the label column is.
-@pytest.mark.parametrize("label_position", [0, 392, 784])
-def test_csv_round_trip(tmp_path: Path, small: tuple[np.ndarray, np.ndarray], label_position: int) -> None:
-    images, labels = small[0][:50], small[1][:50]
-    path = tmp_path / "fifty.csv"
-    write_csv(path, images, labels, label_position=label_position)
-    assert path.read_text().splitlines()[0].split(",")[label_position] == "label"
-    back_images, back_labels = read_csv(path)
-    assert back_images.dtype == np.uint8 and back_images.shape == (50, 28, 28)
-    assert back_labels.dtype == np.int64
-    assert np.array_equal(back_images, images) and np.array_equal(back_labels, labels)
-
-
-def _bad_csv(tmp_path: Path, small: tuple[np.ndarray, np.ndarray], row: int, col: int, value: str) -> Path:
-    """A 5-image CSV (label first) with data row `row` (0-based), field `col` replaced by value."""
-    path = tmp_path / "bad.csv"
-    write_csv(path, small[0][:5], small[1][:5])
-    lines = path.read_text().splitlines()
-    fields = lines[row + 1].split(",")
-    fields[col] = value
-    lines[row + 1] = ",".join(fields)
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def csv_error(path: Path) -> str:
-    """Read path, insist on a one-line DataError naming the file, and return its message."""
-    with pytest.raises(DataError) as info:
-        read_csv(path)
-    message = str(info.value)
-    assert path.name in message and "\n" not in message
-    return message
-
-
-# Rule: a cell that is not a number is reported with its row, column and value.
-def test_csv_non_numeric_cell(tmp_path: Path, small: tuple[np.ndarray, np.ndarray]) -> None:
-    message = csv_error(_bad_csv(tmp_path, small, row=3, col=101, value="abc"))
-    assert "'abc'" in message and "pixel100" in message and "row 4" in message
-
-
-# Rule: an empty cell is reported with its row and column.
-def test_csv_empty_cell(tmp_path: Path, small: tuple[np.ndarray, np.ndarray]) -> None:
-    message = csv_error(_bad_csv(tmp_path, small, row=1, col=5, value=""))
-    assert "empty cell" in message and "pixel4" in message and "row 2" in message
-
-
-# Rule: a label outside 0-9 is reported with its row and value.
-def test_csv_label_10(tmp_path: Path, small: tuple[np.ndarray, np.ndarray]) -> None:
-    message = csv_error(_bad_csv(tmp_path, small, row=2, col=0, value="10"))
-    assert "label 10" in message and "row 3" in message
-
-
-# Rule: a pixel outside 0-255 (above or below) is reported with row, column and value.
-@pytest.mark.parametrize("value", ["256", "-1"])
-def test_csv_pixel_out_of_range(tmp_path: Path, small: tuple[np.ndarray, np.ndarray], value: str) -> None:
-    message = csv_error(_bad_csv(tmp_path, small, row=4, col=784, value=value))
-    assert f"pixel {value}" in message and "pixel783" in message and "row 5" in message
-
-
-# Rule: without a 'label' column the error lists the columns found.
-def test_csv_no_label_column(tmp_path: Path, small: tuple[np.ndarray, np.ndarray]) -> None:
-    path = tmp_path / "nolabel.csv"
-    write_csv(path, small[0][:3], small[1][:3])
-    path.write_text(path.read_text().replace("label,", "digit,", 1))
-    message = csv_error(path)
-    assert "no 'label' column" in message and "'digit'" in message and "'pixel0'" in message
-
-
-# Rule: 783 pixel columns (one dropped) is reported with the count found.
-def test_csv_783_pixel_columns(tmp_path: Path, small: tuple[np.ndarray, np.ndarray]) -> None:
-    path = tmp_path / "short.csv"
-    write_csv(path, small[0][:3], small[1][:3])
-    lines = [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]
-    path.write_text("\n".join(lines) + "\n")
-    assert "found 783 pixel columns" in csv_error(path)
-
-
-# Rule: an empty CSV file is reported as empty.
-def test_csv_empty_file(tmp_path: Path) -> None:
-    path = tmp_path / "empty.csv"
-    path.write_text("")
-    assert "empty" in csv_error(path)
-
-
-# Rule: a missing CSV file is reported as not found.
-def test_csv_missing_file(tmp_path: Path) -> None:
-    assert "not found" in csv_error(tmp_path / "missing.csv")

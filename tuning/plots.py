@@ -199,27 +199,31 @@ def top_learning_curves(epochs: pd.DataFrame, trials: pd.DataFrame, k: int = 5) 
 
 
 def confusion_from_report(test_report: dict | None, name: str = "") -> Figure | None:
-    """model.plots.confusion of test_report.json's matrix (the first retrain seed); None without one."""
+    """model.plots.confusion of test_report.json's matrix (the first retrain seed), its ticks named by
+    the report's "classes" (absent in older reports: 0..K-1); None without a matrix."""
     cm = (test_report or {}).get("confusion_matrix")
     if not cm:
         return None
     from model.plots import confusion
 
-    return confusion(np.asarray(cm), f"Confusion matrix (test) {name}: {format_test_accuracy(test_report)}")
+    return confusion(np.asarray(cm), test_report.get("classes"),
+                     f"Confusion matrix (test) {name}: {format_test_accuracy(test_report)}")
 
 
 def predictions_grid(model, images: np.ndarray, labels: np.ndarray, mean: float, std: float,
-                     title: str = "") -> Figure:
-    """uint8 (N, 28, 28) digits titled 'predicted/true' by `model` (red when wrong), normalised
-    with the training mean/std as the model saw its inputs."""
+                     classes: list[str] | tuple[str, ...] | None = None, title: str = "") -> Figure:
+    """(N, H, W) images as stored (uint8 or float32) titled 'predicted/true' by class name by `model`
+    (red when wrong), normalised with the training mean/std as the model saw its inputs."""
     import torch
 
     from data.plots import sample_grid
     from data.splits import normalise
     from model.loop import predict
 
-    pred = predict(model, normalise(torch.from_numpy(np.ascontiguousarray(images)), mean, std)).argmax(1)
-    return sample_grid(images, labels, pred.numpy(), title=title)
+    x = torch.tensor(np.asarray(images))  # a copy: normalise may scale a float tensor in place
+    with torch.no_grad():
+        pred = predict(model, normalise(x, mean, std)).argmax(1)
+    return sample_grid(images, labels, pred.numpy(), classes=classes, title=title)
 
 
 def compare_accuracy(rows: pd.DataFrame) -> Figure | None:
