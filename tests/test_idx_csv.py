@@ -1,4 +1,4 @@
-"""Rules for the IDX and CSV readers: real MNIST loads exactly, every bad file is a one-line DataError."""
+"""Rules for the IDX reader: real MNIST loads exactly, every bad file is a one-line DataError (CSV: test_csv.py)."""
 
 from __future__ import annotations
 
