@@ -16,7 +16,7 @@ fi
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q "torch==2.13.0"
 fi
-if ! "$VENV/bin/python" -c "import data.mnist, model.mlp, tuning" 2>/dev/null \
+if ! "$VENV/bin/python" -c "import data.source, model.mlp, tuning" 2>/dev/null \
    || [ pyproject.toml -nt "$VENV/.digit-tune-installed" ]; then
   "$VENV/bin/python" -m pip install -q -e ".[dev]"
   touch "$VENV/.digit-tune-installed"

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data.mnist import DataConfig, load_splits
+from data.source import DataConfig, load_splits
 from data.splits import Splits
 from model.config import TrainConfig
 from model.loop import Run, build_run, setup, to_device, train_epoch, train_step

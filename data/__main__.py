@@ -14,7 +14,7 @@ from common.folders import check_writable
 from common.atomic import save_figure
 from common.cli import add_dataclass_args, from_args, run_cli
 from common.errors import DataError
-from data.mnist import DataConfig, load_splits
+from data.source import DataConfig, load_splits
 from data.plots import class_distribution, sample_grid
 from data.splits import Splits
 

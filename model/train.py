@@ -16,7 +16,7 @@ from common.folders import check_name, check_writable, inspect, lock
 from common.atomic import save_figure, write_json
 from common.cli import add_dataclass_args, from_args, run_cli
 from common.errors import InputError
-from data.mnist import DataConfig, load_splits
+from data.source import DataConfig, load_splits
 from data.plots import sample_grid
 from data.splits import normalise
 from model.mlp import count_params

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def mnist_arrays():
     """(train images, labels, test images, labels) of the packaged MNIST, as its IDX files hold them."""
     from data.idx import find_idx, read_idx
-    from data.mnist import PACKAGED_DIR, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+    from data.source import PACKAGED_DIR, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 
     return tuple(read_idx(find_idx(PACKAGED_DIR, n)) for n in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS))
 
@@ -23,7 +23,7 @@ def mnist_arrays():
 @pytest.fixture(scope="session")
 def small_splits():
     """A stratified 2,000-image slice split 80/20: fast enough for real training in tests."""
-    from data.mnist import DataConfig, load_splits
+    from data.source import DataConfig, load_splits
 
     return load_splits(DataConfig(subset=2000))
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from data.mnist import DataConfig, load_dataset, load_splits
+from data.source import DataConfig, load_dataset, load_splits
 from tests.conftest import call_cli, one_error, run_cli, write_space
 from tests.own_data import (CSV_CLASSES, CSV_SHAPE, IDX_LABELS, IDX_SHAPE, PNG_CLASSES, PNG_SHAPE, write_csv_set,
                             write_idx_set, write_png_tree)
@@ -91,6 +91,20 @@ def test_held_out_test_set_is_logged(own_sets, tmp_path):
     assert f"{own_sets / 'png'} has no test set: held out 72 of its 360 images" in r.stderr
     counts = [line.split()[-1] for line in r.stdout.splitlines() if line[:2] in ("A ", "X ")]
     assert counts == ["3", "3"]
+
+
+# Rule: an IDX folder without the t10k files and a lone --train-csv each get a held-out test set.
+def test_sources_without_a_test_set(own_sets, tmp_path):
+    import shutil
+
+    idx = tmp_path / "idx"
+    shutil.copytree(own_sets / "idx", idx)
+    for f in idx.glob("t10k-*"):
+        f.unlink()
+    data = load_dataset(DataConfig(data_dir=str(idx), test_fraction=0.25))
+    assert (len(data.train_y), len(data.test_y)) == (150, 50) and sorted(np.bincount(data.test_y).tolist()) == [12, 12, 13, 13]  # stratified
+    data = load_dataset(DataConfig(train_csv=str(own_sets / "csv" / "train.csv"), label_column="kind"))
+    assert (len(data.train_y), len(data.test_y)) == (160, 40) and data.test_source.startswith("held out of ")
 
 
 # ---- bad input: one line, exit 2, naming the file ---------------------------------------------------

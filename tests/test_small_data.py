@@ -17,7 +17,7 @@ from data.csv import write_csv
 from common.errors import DataError, InputError
 from data.idx import write_idx
 from data.dataset import make_dataset
-from data.mnist import DataConfig, load_splits
+from data.source import DataConfig, load_splits
 from data.splits import (
     check_split, fewest_per_class, make_splits, per_class_minimum, smallest_subset, split_sizes,
     split_train_val, stratified_subset,

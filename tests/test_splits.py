@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from common.errors import DataError
-from data.mnist import DataConfig, load_splits
+from data.source import DataConfig, load_splits
 from data.dataset import make_dataset
 from data.splits import make_splits, normalise
 

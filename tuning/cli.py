@@ -24,7 +24,7 @@ from common.interrupts import Interrupted, StopOnSignal
 from common.atomic import write_json
 from common.cli import add_dataclass_args, from_args
 from common.errors import InputError
-from data.mnist import DataConfig, load_splits
+from data.source import DataConfig, load_splits
 from model.config import TrainConfig
 from tuning.limits import fitting
 from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, check_experiment,

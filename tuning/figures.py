@@ -33,7 +33,7 @@ def search_data(t: Tables) -> Any:
     """The DataConfig the search ran on (search.json), defaults for fields an older folder lacks."""
     import dataclasses
 
-    from data.mnist import DataConfig
+    from data.source import DataConfig
 
     saved = (t.search_info or {}).get("data") or {}
     known = {f.name for f in dataclasses.fields(DataConfig)}
@@ -74,7 +74,7 @@ def predictions_plot(t: Tables, n: int = 32) -> Any:
     model = load_model(t)
     if model is None:
         return None
-    from data.mnist import load_dataset
+    from data.source import load_dataset
     from data.splits import mean_std
     from tuning.plots import predictions_grid
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from data.mnist import DataConfig, load_splits
+from data.source import DataConfig, load_splits
 from data.splits import normalise
 from model.config import TrainConfig
 from model.loop import Run, build_run, fit, setup, test_metrics, to_device
