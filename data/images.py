@@ -5,16 +5,23 @@
 
 PNG, JPEG, BMP and GIF files are read with Pillow and converted to greyscale ("L"). All images of a
 source must share one size unless `image_shape` (H, W) is given, which resizes every image to it.
-Decoding runs in a thread pool: Pillow releases the GIL while it decodes, so every core helps.
 Every problem is one DataError naming the file (or the two files whose sizes differ).
+
+Decoded arrays are cached (one .npz per folder and shape, under `cache_dir()`), keyed by every
+file's name, size and modification time: a search reads its data up to three times (the search,
+the retrain, the report), and users run `data`, `grid`, `optuna` on one folder in turn. One thread
+decodes ~4-9k small PNGs/s; threads were slower (the work is Python-bound) and a process pool
+gained at most 1.5x on 2 cores, so the cache is what makes repeated reads fast (benchmarks/images.py).
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,7 +40,7 @@ class ImageSet:
     images: np.ndarray
     labels: np.ndarray
     classes: list[str]
-    files: list[Path]
+    files: list[str]
 
 
 def has_split_folders(root: Path) -> bool:
@@ -41,8 +48,18 @@ def has_split_folders(root: Path) -> bool:
     return all((Path(root) / part).is_dir() for part in SPLIT_FOLDERS)
 
 
-def list_images(root: Path) -> list[tuple[Path, str]]:
-    """(file, class name) of every image under root/<class>/, classes and files in sorted order.
+class Listed(NamedTuple):
+    """One image file found under a class folder; size and mtime key the decoded-array cache."""
+
+    path: str
+    cls: str
+    size: int
+    mtime_ns: int
+
+
+def list_images(root: Path) -> list[Listed]:
+    """Every image under root/<class>/, classes and files in sorted order (os.scandir: a listing of
+    70,000 files costs a fraction of a second, where pathlib spent seconds).
 
     Hidden files (.DS_Store) are skipped; any other file that is not an image is an error, so a
     stray file is named rather than silently left out.
@@ -50,24 +67,25 @@ def list_images(root: Path) -> list[tuple[Path, str]]:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
-    found: list[tuple[Path, str]] = []
-    for entry in sorted(root.iterdir()):
+    found: list[Listed] = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if entry.name.startswith("."):
             continue
         if not entry.is_dir():
-            raise DataError(f"{entry}: images go in one folder per class ({root}/<class>/{entry.name})")
-        for f in sorted(entry.iterdir()):
+            raise DataError(f"{entry.path}: images go in one folder per class ({root}/<class>/{entry.name})")
+        for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
             if f.name.startswith(".") or f.is_dir():
                 continue
-            if f.suffix.lower() not in IMAGE_SUFFIXES:
-                raise DataError(f"{f}: not an image file (expected {', '.join(IMAGE_SUFFIXES)})")
-            found.append((f, entry.name))
+            if os.path.splitext(f.name)[1].lower() not in IMAGE_SUFFIXES:
+                raise DataError(f"{f.path}: not an image file (expected {', '.join(IMAGE_SUFFIXES)})")
+            st = f.stat()
+            found.append(Listed(f.path, entry.name, st.st_size, st.st_mtime_ns))
     if not found:
         raise DataError(f"{root}: no images (expected {root}/<class>/*.png, .jpg, .bmp or .gif)")
     return found
 
 
-def decode(path: Path, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+def decode(path: str | Path, image_shape: tuple[int, int] | None = None) -> np.ndarray:
     """One image as (H, W) uint8 greyscale, resized to image_shape (H, W) when given."""
     from PIL import Image, UnidentifiedImageError
 
@@ -82,24 +100,84 @@ def decode(path: Path, image_shape: tuple[int, int] | None = None) -> np.ndarray
         raise DataError(f"{path}: not a readable image ({' '.join(str(e).split())[:120]})") from None
 
 
-def read_image_folder(root: Path, image_shape: tuple[int, int] | None = None,
-                      workers: int | None = None) -> ImageSet:
-    """Every image under root/<class>/ decoded in parallel; one size, or resized to image_shape."""
+CACHE_ENV = "DIGIT_TUNE_CACHE"  # a folder for decoded image folders, or "off"
+CACHE_VERSION = 1  # bump when decoding changes, so old caches are never used
+
+
+def cache_dir() -> Path | None:
+    """Where decoded folders are cached: $DIGIT_TUNE_CACHE, else $XDG_CACHE_HOME (~/.cache)/digit-tune/images."""
+    chosen = os.environ.get(CACHE_ENV, "")
+    if chosen.lower() == "off":
+        return None
+    if chosen:
+        return Path(chosen).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digit-tune" / "images"
+
+
+def _cache_paths(root: Path, listed: list[Listed], image_shape) -> tuple[Path | None, str]:
+    """(the cache file for this folder and shape, a key of every file's name, size and mtime)."""
+    folder = cache_dir()
+    where = f"{CACHE_VERSION}|{root.resolve()}|{image_shape}"
+    key = hashlib.sha256(where.encode())
+    key.update("\n".join(f"{f.cls}/{os.path.basename(f.path)}|{f.size}|{f.mtime_ns}" for f in listed).encode())
+    name = hashlib.sha256(where.encode()).hexdigest()[:24] + ".npz"
+    return (folder / name if folder else None), key.hexdigest()
+
+
+def _from_cache(path: Path | None, key: str, n: int) -> np.ndarray | None:
+    """The cached images when the cache holds exactly this listing; anything else is a miss."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            if str(z["key"]) == key and len(z["images"]) == n:
+                return z["images"]
+    except (OSError, ValueError, KeyError) as e:
+        log.debug("%s: unusable cache (%s), decoding again", path, e)
+    return None
+
+
+def _to_cache(path: Path | None, key: str, images: np.ndarray) -> None:
+    """Write atomically (a reader never sees half a file); a cache that cannot be written is skipped."""
+    if path is None:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.savez(f, images=images, key=np.array(key))
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        log.warning("could not cache decoded images in %s (%s); set %s=off to stop trying", path.parent, e, CACHE_ENV)
+
+
+def read_image_folder(root: Path, image_shape: tuple[int, int] | None = None, cache: bool = True) -> ImageSet:
+    """Every image under root/<class>/ as one array; one size, or resized to image_shape.
+
+    Decoded once per change of the folder: later reads come from the cache (see module docstring).
+    """
+    root = Path(root)
     listed = list_images(root)
-    workers = workers or min(32, len(os.sched_getaffinity(0)) * 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        arrays = list(pool.map(lambda item: decode(item[0], image_shape), listed, chunksize=64))
-    first = arrays[0].shape
-    for (f, _), a in zip(listed, arrays):
-        if a.shape != first:
-            h0, w0 = first
-            raise DataError(f"{listed[0][0]} is {h0}x{w0} but {f} is {a.shape[0]}x{a.shape[1]} (height x width): "
-                            "give --image-shape HxW to resize every image to one size")
-    classes = sorted({c for _, c in listed})
+    where, key = _cache_paths(root, listed, image_shape) if cache else (None, "")
+    images = _from_cache(where, key, len(listed))
+    if images is None:
+        arrays = [decode(f.path, image_shape) for f in listed]
+        first = arrays[0].shape
+        for f, a in zip(listed, arrays):
+            if a.shape != first:
+                raise DataError(f"{listed[0].path} is {first[0]}x{first[1]} but {f.path} is {a.shape[0]}x{a.shape[1]} "
+                                "(height x width): give --image-shape HxW to resize every image to one size")
+        images = np.stack(arrays)
+        _to_cache(where, key, images)
+    else:
+        log.info("%s: decoded images from the cache %s", root, where)
+    classes = sorted({f.cls for f in listed})
     index = {c: i for i, c in enumerate(classes)}
-    labels = np.array([index[c] for _, c in listed], dtype=np.int64)
-    log.info("%s: %d images of %dx%d in %d classes", root, len(listed), first[1], first[0], len(classes))
-    return ImageSet(np.stack(arrays), labels, classes, [f for f, _ in listed])
+    labels = np.array([index[f.cls] for f in listed], dtype=np.int64)
+    log.info("%s: %d images of %dx%d in %d classes", root, len(listed), images.shape[1], images.shape[2], len(classes))
+    return ImageSet(images, labels, classes, [f.path for f in listed])
 
 
 def parse_shape(text: str) -> tuple[int, int]:

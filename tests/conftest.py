@@ -11,6 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def image_cache(tmp_path_factory) -> Path:
+    """Decoded image folders are cached here, never in the user's ~/.cache (subprocesses inherit it)."""
+    from data.images import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("image-cache")
+    os.environ[CACHE_ENV] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def mnist_arrays():
     """(train images, labels, test images, labels) of the packaged MNIST, as its IDX files hold them."""

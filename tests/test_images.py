@@ -1,6 +1,7 @@
 """data/images.py: class folders of real image files drawn with Pillow, read back as arrays."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from common.errors import DataError
-from data.images import has_split_folders, parse_shape, read_image_folder
+from data.images import CACHE_ENV, cache_dir, has_split_folders, parse_shape, read_image_folder
 
 
 def glyph(path: Path, k: int, size: tuple[int, int] = (16, 12), mode: str = "L", fmt: str | None = None) -> Path:
@@ -114,3 +115,62 @@ def test_bad_shape_is_one_error(text):
     # Rule: anything but two positive integers is a DataError naming --image-shape and the value.
     with pytest.raises(DataError, match=rf"^--image-shape {text}: expected HxW"):
         parse_shape(text)
+
+
+def repaint(path: Path, k: int) -> None:
+    """New pixels in the same file, keeping its size and modification time (what the cache key sees)."""
+    st = path.stat()
+    glyph(path, k, fmt="BMP")  # uncompressed: the same size whatever the pixels
+    assert path.stat().st_size == st.st_size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_second_read_comes_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    root = tree(tmp_path / "d", {"a": 3}, suffix=".bmp")
+    first = read_image_folder(root)
+    repaint(root / "a" / "0.bmp", 5)  # invisible to the key: only a cached read still returns the old pixels
+    assert np.array_equal(read_image_folder(root).images, first.images)
+    assert not np.array_equal(read_image_folder(root, cache=False).images, first.images)
+
+
+def test_a_changed_file_is_decoded_again(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    root = tree(tmp_path / "d", {"a": 3})
+    read_image_folder(root)
+    glyph(root / "a" / "0.png", 5)
+    os.utime(root / "a" / "0.png", ns=(1, 1))
+    assert np.array_equal(read_image_folder(root).images, read_image_folder(root, cache=False).images)
+
+
+def test_the_cache_is_one_file_per_folder_and_shape(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    root = tree(tmp_path / "d", {"a": 3})
+    read_image_folder(root)
+    (root / "a" / "9.png").write_bytes((root / "a" / "0.png").read_bytes())  # the folder changes: same cache file
+    read_image_folder(root)
+    read_image_folder(root, image_shape=(8, 8))
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_cache_off_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    read_image_folder(tree(tmp_path / "d", {"a": 2}))
+    assert cache_dir() is None and not (tmp_path / "xdg").exists()
+
+
+def test_a_corrupt_cache_file_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    root = tree(tmp_path / "d", {"a": 3})
+    first = read_image_folder(root)
+    (cached,) = (tmp_path / "cache").iterdir()
+    cached.write_bytes(b"not an npz")
+    assert np.array_equal(read_image_folder(root).images, first.images)
+
+
+def test_an_unwritable_cache_still_reads(tmp_path, monkeypatch, caplog):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "file" / "cache"))
+    assert read_image_folder(tree(tmp_path / "d", {"a": 2})).images.shape == (2, 12, 16)
+    assert "could not cache" in caplog.text
