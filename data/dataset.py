@@ -7,6 +7,7 @@ stratified one held out of its training images.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -36,6 +37,14 @@ class Dataset:
     @property
     def image_shape(self) -> tuple[int, int]:
         return int(self.train_x.shape[1]), int(self.train_x.shape[2])
+
+
+def checksum(arrays: tuple[np.ndarray, ...]) -> str:
+    """md5 over the arrays' bytes as read: identifies the exact data a report was made from."""
+    h = hashlib.md5()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def pixels(x: np.ndarray, source: str) -> np.ndarray:
@@ -101,7 +110,7 @@ def hold_out_test(x: np.ndarray, y: np.ndarray, fraction: float, source: str, cl
                         f"training and a test image at --test-fraction {fraction}")
     tr, te = train_test_split(np.arange(len(y)), test_size=n_test, stratify=y, random_state=TEST_SPLIT_SEED)
     log.warning("%s has no test set: held out %d of its %d images (--test-fraction %g, stratified, seed %d)",
-             source, len(te), len(y), fraction, TEST_SPLIT_SEED)
+                source, len(te), len(y), fraction, TEST_SPLIT_SEED)
     return x[tr], y[tr], x[te], y[te]
 
 
@@ -115,14 +124,18 @@ def check_pair(x: np.ndarray, y: np.ndarray, source: str, part: str) -> None:
 
 def make_dataset(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray] | None,
                  source: str, test_source: str | None, test_fraction: float) -> Dataset:
-    """Check, encode and (without a test set) split raw images and labels into a Dataset."""
+    """Check, encode and (without a test set) split raw images and labels into a Dataset.
+
+    The checksum is over the arrays as the source gave them, before any conversion.
+    """
+    digest = checksum((*train, *(test or ())))
     tx, ty = train
     check_pair(tx, ty, source, "training")
     tx = pixels(tx, source)
     if test is None:
         ty, _, classes = encode_labels(ty, ty[:0], source, source)
         tx, ty, sx, sy = hold_out_test(tx, ty, test_fraction, source, classes)
-        return Dataset(tx, ty, sx, sy, classes, source, f"held out of {source}")
+        return Dataset(tx, ty, sx, sy, classes, source, f"held out of {source}", digest)
     sx, sy = test
     test_source = test_source or source
     check_pair(sx, sy, test_source, "test")
@@ -133,4 +146,4 @@ def make_dataset(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, n
     if sx.dtype != tx.dtype:  # one dtype for both, so normalisation treats them alike
         tx, sx = tx.astype(np.float32), sx.astype(np.float32)
     ty, sy, classes = encode_labels(ty, sy, source, test_source)
-    return Dataset(tx, ty, sx, sy, classes, source, test_source)
+    return Dataset(tx, ty, sx, sy, classes, source, test_source, digest)

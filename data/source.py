@@ -6,7 +6,6 @@ into `Splits` (seeded stratified train/validation split, train mean/std).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,21 +64,19 @@ class DataConfig:
         return None if self.image_shape is None else parse_shape(self.image_shape)
 
 
-def _read_idx_dir(folder: Path, verify: bool, shape: tuple[int, int] | None) -> tuple[tuple, tuple | None]:
-    """((train images, labels), (test images, labels) or None when the folder has no t10k files)."""
+def _read_idx_dir(folder: Path, verify: bool, shape: tuple[int, int] | None
+                  ) -> tuple[tuple, tuple | None, str, str | None]:
+    """((train images, labels), test or None when the folder has no t10k files, train source, test source)."""
     from data.idx import MNIST_FILES, find_idx, read_idx
-
-    def read(name: str) -> np.ndarray:
-        return read_idx(find_idx(folder, name), expected_md5=MNIST_FILES[name] if verify else None)
 
     test_files = [has_idx(folder, n) for n in (TEST_IMAGES, TEST_LABELS)]
     if any(test_files) and not all(test_files):
-        read(TEST_LABELS if test_files[0] else TEST_IMAGES)  # names the missing one
+        find_idx(folder, TEST_LABELS if test_files[0] else TEST_IMAGES)  # names the missing one
     names = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)[: 4 if all(test_files) else 2]
-    arrays = []
+    arrays, paths = [], []
     for name in names:
-        a = read(name)
         path = find_idx(folder, name)
+        a = read_idx(path, expected_md5=MNIST_FILES[name] if verify else None)
         if name.endswith("labels-idx1-ubyte"):
             if a.ndim != 1:
                 raise DataError(f"{path}: labels have shape {a.shape}, expected (N,)")
@@ -91,7 +88,10 @@ def _read_idx_dir(folder: Path, verify: bool, shape: tuple[int, int] | None) -> 
             raise DataError(f"--image-shape {shape[0]}x{shape[1]}: the images in {path} are {a.shape[1]}x{a.shape[2]}; "
                             "--image-shape can only resize --image-dir images")
         arrays.append(a)
-    return (arrays[0], arrays[1]), (arrays[2], arrays[3]) if len(arrays) == 4 else None
+        paths.append(str(path))
+    if len(arrays) == 2:
+        return (arrays[0], arrays[1]), None, paths[1], None
+    return (arrays[0], arrays[1]), (arrays[2], arrays[3]), paths[1], paths[3]
 
 
 def has_idx(folder: Path, name: str) -> bool:
@@ -107,9 +107,6 @@ def _read_image_dir(root: Path, shape: tuple[int, int] | None) -> tuple[tuple, t
 
     if has_split_folders(root):
         train, test = read_image_folder(root / "train", shape), read_image_folder(root / "test", shape)
-        if test.images.shape[1:] != train.images.shape[1:]:
-            raise DataError(f"{train.files[0]} is {train.images.shape[1]}x{train.images.shape[2]} but {test.files[0]} is "
-                            f"{test.images.shape[1]}x{test.images.shape[2]} (height x width): give --image-shape HxW")
         return named(train), named(test), str(root / "train"), str(root / "test")
     return named(read_image_folder(root, shape)), None, str(root), None
 
@@ -135,8 +132,6 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     elif cfg.image_dir:
         train, test, source, test_source = _read_image_dir(Path(cfg.image_dir).expanduser(), shape)
     else:
-        from data.idx import find_idx
-
         folder = PACKAGED_DIR if cfg.data_dir is None else Path(cfg.data_dir).expanduser()
         if cfg.download:
             from data.download import DEFAULT_MIRRORS, download_mnist
@@ -144,20 +139,8 @@ def load_dataset(cfg: DataConfig) -> Dataset:
             download_mnist(folder, cfg.mirrors or DEFAULT_MIRRORS)
         # The packaged copy is always verified against the published MD5s (cheap: it is decompressed
         # anyway); any IDX set works from a folder, so only downloads are checked against MNIST's.
-        train, test = _read_idx_dir(folder, cfg.data_dir is None or cfg.download, shape)
-        source = str(find_idx(folder, TRAIN_LABELS))
-        test_source = str(find_idx(folder, TEST_LABELS)) if test is not None else None
-    data = make_dataset(train, test, source, test_source, cfg.test_fraction)
-    data.checksum = checksum((*train, *(test or ())))
-    return data
-
-
-def checksum(arrays: tuple[np.ndarray, ...]) -> str:
-    """md5 over the arrays' bytes as read: identifies the exact data a report was made from."""
-    h = hashlib.md5()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
+        train, test, source, test_source = _read_idx_dir(folder, cfg.data_dir is None or cfg.download, shape)
+    return make_dataset(train, test, source, test_source, cfg.test_fraction)
 
 
 def load_splits(cfg: DataConfig, seed: int | None = None) -> Splits:

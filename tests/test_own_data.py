@@ -164,6 +164,14 @@ def _mixed_sizes(d: Path) -> tuple[list[str], str]:
     return ["--image-dir", str(d)], f"{d / 'a' / '0.png'} is 8x8 but {d / 'b' / '0.png'} is 6x10 (height x width)"
 
 
+def _test_folder_of_another_size(d: Path) -> tuple[list[str], str]:
+    for c in "ab":
+        _png(d / "train" / c / "0.png", (8, 8))
+        _png(d / "test" / c / "0.png", (10, 6))
+    return ["--image-dir", str(d)], (f"{d / 'test'}: test images are 6x10 but the training images ({d / 'train'}) "
+                                     "are 8x8 (height x width)")
+
+
 def _not_square(d: Path) -> tuple[list[str], str]:
     p = _csv(d / "t.csv", "label," + ",".join(f"p{k}" for k in range(6)), "a,1,2,3,4,5,6", "b,1,2,3,4,5,6")
     return ["--train-csv", str(p)], f"{p}: 6 pixel columns are not a square image; give --image-shape HxW"
@@ -198,7 +206,7 @@ def _negative_idx_label(d: Path) -> tuple[list[str], str]:
     return ["--data-dir", str(d)], f"{d / 'train-labels-idx1-ubyte'}: negative label -1"
 
 
-BAD = [_no_images, _one_image_class, _not_an_image, _fake_png, _mixed_sizes, _not_square, _nan_pixel,
+BAD = [_no_images, _one_image_class, _not_an_image, _fake_png, _mixed_sizes, _test_folder_of_another_size, _not_square, _nan_pixel,
        _empty_pixel, _unknown_test_class, _single_class, _negative_idx_label]
 
 
