@@ -61,6 +61,16 @@ def _read_frame(path: Path, **kwargs: object) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read: {e.strerror or e}") from e
 
 
+def _unlike_pixels(columns: list[str]) -> list[str]:
+    """Up to 3 columns not named like the rest (pixel0, pixel1, ...): the likely label columns."""
+    import collections
+
+    stems = [c.rstrip("0123456789") for c in columns]
+    common, _ = collections.Counter(stems).most_common(1)[0]
+    odd = [c for c, s in zip(columns, stems) if s != common or s == c]
+    return odd[:3] if len(odd) < len(columns) / 2 else []
+
+
 def _find_label(path: Path, columns: list[str], label_column: str) -> int:
     """Return the label column's index; fail, listing what the header holds, when it is absent."""
     if label_column not in columns:
@@ -69,6 +79,9 @@ def _find_label(path: Path, columns: list[str], label_column: str) -> int:
             found, hint = f"{shown}; is the header row missing?", ""
         else:
             found, hint = shown, "; give --label-column NAME to use another column as the label"
+            odd = _unlike_pixels(columns)
+            if odd:
+                hint += f" (perhaps {' or '.join(repr(_clip(c)) for c in odd)})"
         raise DataError(
             f"{path}: no '{label_column}' column (found {len(columns)} columns: {found}){hint}"
         )

@@ -232,8 +232,14 @@ def test_no_label_column(tmp_path: Path) -> None:
     path = csv_file(tmp_path, *grid([[1, 0, 0, 0, 0]], label="digit"))
     assert csv_error(path) == (
         f"{path}: no 'label' column (found 5 columns: 'digit', 'pixel0', 'pixel1', 'pixel2', 'pixel3'); "
-        "give --label-column NAME to use another column as the label"
+        "give --label-column NAME to use another column as the label (perhaps 'digit')"
     )
+
+
+# Rule: a label column far from the start is still suggested: it is the one not named like the pixels.
+def test_no_label_column_suggests_the_odd_one(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, *grid([[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]], label_at=7, label="kind"))
+    assert csv_error(path).endswith("give --label-column NAME to use another column as the label (perhaps 'kind')")
 
 
 # Rule: a header of numbers (no header row) gets the 'is the header row missing?' hint.
