@@ -18,7 +18,7 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
 fi
 if ! "$VENV/bin/python" -c "import data.source, model.mlp, tuning" 2>/dev/null \
    || [ pyproject.toml -nt "$VENV/.digit-tune-installed" ]; then
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  "$VENV/bin/python" -m pip install -q -e ".[dev,export]"
   touch "$VENV/.digit-tune-installed"
 fi
 if [ $# -gt 0 ]; then

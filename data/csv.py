@@ -168,19 +168,19 @@ def _diagnose(path: Path, columns: list[str], label_at: int) -> NoReturn:
 
 
 def _parse(path: Path, label_at: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """One C-parser pass: pixels as int16 (MNIST: 94 MB, not 377), else float32; labels as text.
-    Returns (None, None) when neither pass yields finite numbers."""
+    """One C-parser pass: pixels as int16 (MNIST: 94 MB, not 377), else float32; labels as text
+    (None when label_at is -1: no label column). (None, None) when neither pass yields finite numbers."""
     for pixel_type in (np.int16, np.float32):
         try:
             with np.errstate(invalid="ignore", over="ignore"):
-                df = _read_frame(path, dtype=defaultdict(lambda: pixel_type, {label_at: str}),
+                df = _read_frame(path, dtype=defaultdict(lambda: pixel_type, {label_at: str} if label_at >= 0 else {}),
                                  na_filter=False)
         except (ValueError, OverflowError, TypeError) as e:
             logger.debug("%s: %s parse failed (%s)", path, np.dtype(pixel_type).name, e)
             if "invalid literal" in str(e):  # text no number parser takes: skip the float32 pass
                 break
             continue
-        labels = df.pop(df.columns[label_at]).to_numpy(dtype=object)
+        labels = df.pop(df.columns[label_at]).to_numpy(dtype=object) if label_at >= 0 else None
         pixels = df.to_numpy()
         if pixel_type is np.float32 and not np.isfinite(pixels).all():
             break
@@ -217,9 +217,13 @@ def _images(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def read_csv(
-    path: str | Path, label_column: str = LABEL, image_shape: tuple[int, int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+    path: str | Path, label_column: str = LABEL, image_shape: tuple[int, int] | None = None,
+    require_label: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Read images (N, H, W) in the file's pixel-column order and labels (N,).
+
+    With require_label=False (images to predict) a file without the label column is all pixels,
+    and its labels are None.
 
     Images are uint8 when every pixel is a whole number in 0..255, else float32. Labels are int64
     when every label is a whole number, else str (stripped of surrounding spaces). Without
@@ -232,17 +236,18 @@ def read_csv(
         raise DataError(f"{path}: empty file (0 bytes)")
     header = _read_frame(path, header=None, nrows=1, dtype=str, na_filter=False)  # names unmangled
     columns = [str(c).strip() for c in header.iloc[0]] if len(header) else []
-    label_at = _find_label(path, columns, label_column)
-    shape = _image_shape(path, len(columns) - 1, image_shape)
+    unlabelled = not require_label and label_column not in columns
+    label_at = -1 if unlabelled else _find_label(path, columns, label_column)
+    shape = _image_shape(path, len(columns) - (label_at >= 0), image_shape)
     pixels, text = _parse(path, label_at)
-    if pixels is None or text is None:
+    if pixels is None:
         _diagnose(path, columns, label_at)
     if len(pixels) == 0:
         raise DataError(f"{path}: header but no data rows")
-    labels = _labels(path, text, label_column)
+    labels = None if text is None else _labels(path, text, label_column)
     images = _images(pixels, shape)
     logger.debug("read %s: %d images of %dx%d %s, labels %s", path, len(images), *shape,
-                 images.dtype, labels.dtype)
+                 images.dtype, None if labels is None else labels.dtype)
     return images, labels
 
 

@@ -89,7 +89,7 @@ class MLP(nn.Module):
             m.reseed(seed * 1009 + i)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.reshape(len(x), -1))
+        return self.net(x.flatten(1))  # not reshape(len(x), -1): len() would fix the batch size in an export
 
     @torch.inference_mode()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:

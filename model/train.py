@@ -19,6 +19,8 @@ from common.errors import InputError
 from data.source import DataConfig, load_splits
 from data.plots import sample_grid
 from data.splits import normalise
+from model.card import card_for
+from model.card import save as save_model
 from model.mlp import count_params
 from model.plots import confusion, learning_curves
 from model.config import TrainConfig
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Test Accuracy: {100 * test['test_accuracy']:.2f}%, Test Loss: {test['test_loss']:.4f} "
           f"({train_s:.0f} s)")
 
-    torch.save(run.model.state_dict(), out / "model.pt")
+    save_model(out, run.model, card_for(run.model, splits, vars(dcfg)))
     write_json(out / "metrics.json", {
         "config": cfg.to_dict(), "data": {**vars(dcfg), **splits.sizes(), "checksum": splits.checksum},
         "classes": splits.classes, "image_shape": list(splits.image_shape),
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     n = 32
     save_figure(sample_grid(splits.test_x[:n].numpy(), splits.test_y[:n].numpy(), pred[:n], splits.classes,
                             title="predicted / true (test)"), out / "predictions.png")
-    print(f"wrote {out}/: metrics.json model.pt curves.png confusion.png predictions.png")
+    print(f"wrote {out}/: metrics.json model.pt model.json curves.png confusion.png predictions.png")
     if history[-1]["diverged"]:
         print(f"error: training diverged at epoch {history[-1]['epoch']} (non-finite loss); try a smaller --lr",
               file=sys.stderr)

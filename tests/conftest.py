@@ -117,3 +117,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "ray_session" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+TRAINED_SLICE = 30_000  # images the trained_model fixture learns from: one epoch, ~96 % test accuracy
+
+
+@pytest.fixture(scope="session")
+def trained_splits():
+    from data.source import DataConfig, load_splits
+
+    return load_splits(DataConfig(subset=TRAINED_SLICE))
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_splits, tmp_path_factory) -> Path:
+    """A run folder as model.train leaves it (model.pt + model.json): one epoch on a 30,000-image slice
+    (a model weaker than that flips on the half-pixel differences any resampling of a photo brings)."""
+    from model.card import card_for, save
+    from model.config import TrainConfig
+    from model.loop import build_run, fit, setup, to_device
+
+    cfg = TrainConfig(epochs=1, batch_size=64, threads=1)
+    device = setup(cfg)
+    data = to_device(trained_splits, device)
+    run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    fit(run, data)
+    folder = tmp_path_factory.mktemp("runs") / "one-epoch"
+    save(folder, run.model.eval(), card_for(run.model, trained_splits, {"subset": TRAINED_SLICE}))
+    return folder

@@ -20,8 +20,13 @@ def test_model_train_one_epoch_on_a_slice(tmp_path):
     assert m["config"]["hidden_sizes"] == [64] and m["seed"] == 0
     assert len(m["history"]) == 1 and 0.5 < m["val_accuracy"] <= 1 and 0.5 < m["test_accuracy"] <= 1
     assert len(m["confusion_matrix"]) == 10 and sum(map(sum, m["confusion_matrix"])) == 10000
-    for f in ("model.pt", "curves.png", "confusion.png", "predictions.png"):
+    for f in ("model.pt", "model.json", "curves.png", "confusion.png", "predictions.png"):
         assert (out / f).stat().st_size > 0
+    from model.card import load
+
+    card = load(out).card  # the run folder alone is enough to use the model
+    assert card.mlp.hidden_sizes == [64] and card.classes == [str(d) for d in range(10)] and card.image_shape == (28, 28)
+    assert (card.mean, card.std) == (m["normalisation"]["mean"], m["normalisation"]["std"])
 
 
 def test_model_train_refuses_to_overwrite(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import call_cli, write_space
 from tuning.grid import main as grid_main
-from tuning.retrain import git_commit, versions
+from common.provenance import git_commit, versions
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,21 @@ def test_retrain_writes_test_report(finished):
     assert rep["device"] == "cpu" and rep["autocast"] == "fp32"  # what precision resolved to (fp32 here)
     assert rep["versions"] == versions() and rep["git_commit"] == git_commit()
     assert (finished / "model.pt").stat().st_size > 0
+
+
+def test_the_search_folder_is_a_model(finished, mnist_arrays, tmp_path):
+    # Rule: model.predict takes a search folder (its retrained best) with nothing else.
+    from data.csv import write_csv
+    from model.card import load
+
+    card = load(finished).card
+    rep = json.loads((finished / "test_report.json").read_text())
+    assert card.classes == rep["classes"] and list(card.image_shape) == rep["image_shape"]
+    assert card.mlp.hidden_sizes == rep["config"]["hidden_sizes"]
+    write_csv(tmp_path / "rows.csv", mnist_arrays[2][:5], mnist_arrays[3][:5])
+    r = call_cli("model.predict", str(finished), str(tmp_path / "rows.csv"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 5
 
 
 def test_plots_and_tensorboard_logs_written(finished):

@@ -6,7 +6,7 @@ import subprocess
 from importlib import metadata
 
 from tests.conftest import ROOT
-from tuning.retrain import git_commit, versions
+from common.provenance import git_commit, versions
 
 
 def test_versions_are_the_installed_ones():

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from tqdm import tqdm
 
 from common.folders import Claim, clear, inspect, lock
@@ -264,6 +263,7 @@ def params_of(results: Any, trial_id: str) -> dict:
 
 
 def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, suffix: str = "") -> dict:
+    from model.card import save as save_model
     from tuning.retrain import retrain_and_test
 
     seeds = [cfg.seed + k for k in range(cfg.retrain_seeds)]
@@ -274,10 +274,10 @@ def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, suffi
         bar.update(done - bar.n)
 
     try:
-        report, run, _pred = retrain_and_test(best_cfg, dcfg, seeds, threads=0, progress=progress)
+        report, run, card = retrain_and_test(best_cfg, dcfg, seeds, threads=0, progress=progress)
     finally:
         bar.close()
-    torch.save(run.model.state_dict(), out / f"model{suffix}.pt")
+    save_model(out, run.model, card, stem=f"model{suffix}")
     write_json(out / f"test_report{suffix}.json", report)
     return report
 
@@ -293,6 +293,6 @@ def finish(out: Path, cfg: SearchConfig, wall: dict[str, float]) -> None:
     print(f"\nwall time: Ray Tune {wall['fit']:.0f} s, search {wall['search']:.0f} s (with data and tables), "
           f"all {wall['all']:.0f} s")
     print(f"wrote {out}/: trials.csv trials.parquet epochs.csv best.json"
-          + (" test_report.json model.pt" if (out / "test_report.json").exists() else "")
+          + (" test_report.json model.pt model.json" if (out / "test_report.json").exists() else "")
           + f" plots/ ({len(paths)} plots)")
     print(f"TensorBoard: tensorboard --logdir {storage_dir(cfg, out)}")

@@ -41,9 +41,14 @@ def search_data(t: Tables) -> Any:
 
 
 def load_model(t: Tables) -> Any:
-    """model.pt rebuilt as model.mlp.MLP from best.json's config, at the image shape and classes that
-    test_report.json records (MNIST's in older folders); None when a file is missing."""
+    """model.pt as model.mlp.MLP: from its card (model.json) when there is one; in older folders from
+    best.json's config, at the image shape and classes of test_report.json (MNIST's before those);
+    None when a file is missing."""
     path = t.folder / "model.pt"
+    if path.is_file() and path.with_suffix(".json").is_file():
+        from model.card import load
+
+        return load(path).model
     if not path.is_file() or not (t.best or {}).get("config"):
         return None
     import dataclasses

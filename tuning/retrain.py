@@ -6,48 +6,26 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import platform
-import subprocess
 import time
-from importlib import metadata
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from common.provenance import git_commit, versions
 from data.source import DataConfig, load_splits
 from data.splits import normalise
+from model.card import ModelCard, card_for
 from model.config import TrainConfig
 from model.loop import Run, build_run, fit, setup, test_metrics, to_device
 
 log = logging.getLogger(__name__)
 
 
-def versions() -> dict[str, str]:
-    """Python's and the installed packages' versions ("not installed" for one that is missing)."""
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "ray", "optuna", "numpy", "pandas", "scikit-learn", "digit-tune"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
-def git_commit(folder: Path = Path(__file__).parent) -> str:
-    """The commit checked out at `folder` (this code's), or "unknown" outside a git checkout."""
-    try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
-        return r.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], threads: int = 0,
-                     progress: Callable[[str, int, int], None] | None = None) -> tuple[dict, Run, np.ndarray]:
+                     progress: Callable[[str, int, int], None] | None = None) -> tuple[dict, Run, ModelCard]:
     """Train `cfg` once per seed on train+validation, test each; report mean/std over seeds.
 
-    Returns (report, the first seed's Run, its test predictions). `progress(phase, done, total)`
+    Returns (report, the first seed's Run, the card to save beside its weights). `progress(phase, done, total)`
     is called per epoch so the CLI can draw a bar.
     """
     t0 = time.perf_counter()
@@ -67,7 +45,7 @@ def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], t
         per_seed.append(test)
         log.info("retrain seed %d: test accuracy %.4f", seed, test["test_accuracy"])
         if first is None:
-            first = (run, test["predictions"])
+            first = (run, card_for(run.model, splits, dataclasses.asdict(data_cfg)))
     acc = [t["test_accuracy"] for t in per_seed]
     loss = [t["test_loss"] for t in per_seed]
     stats = lambda v: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,  # noqa: E731
