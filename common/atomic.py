@@ -12,14 +12,29 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def _file_mode() -> int:
+    """What open() would give a new file under this process's umask (mkstemp's files are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
-    """Call write(tmp_path) then os.replace(tmp_path, path); the temp file is removed on failure."""
+    """Call write(tmp_path) then os.replace(tmp_path, path); the temp file is removed on failure.
+
+    The file gets the mode a plain open() would (0644 under the usual umask), not mkstemp's 0600:
+    results and models are meant to be read by others, a service's user among them.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

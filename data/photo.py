@@ -30,6 +30,7 @@ WORK_SIDE = 256  # larger photos are shrunk to this before the search for ink (s
 NOISE_SIGMAS = 4.0  # ink is this many border standard deviations above the page...
 MIN_CONTRAST = 0.2  # ...and at least this share of the way from the page to the darkest ink
 MIN_SPECK = 0.05  # ink blobs smaller than this share of the largest are noise
+CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)  # 4-connected neighbours
 
 
 def _border(x: np.ndarray) -> np.ndarray:
@@ -55,8 +56,10 @@ def _shrink(grey: np.ndarray) -> np.ndarray:
 def _page(x: np.ndarray, edge: np.ndarray, rounds: int = 3) -> np.ndarray:
     """The page's light as a plane a + b*row + c*col, fitted to the border; border pixels far from
     the fit (ink that reaches the edge) are dropped and the fit repeated."""
-    rows, cols = np.nonzero(edge)
     values = x[edge]
+    if values.min() == values.max():  # a flat page (a clean digital image): nothing to fit
+        return np.full(x.shape, values[0], np.float32)
+    rows, cols = np.nonzero(edge)
     design = np.c_[rows, cols, np.ones(len(rows))]
     use = np.ones(len(values), bool)
     for _ in range(rounds):
@@ -78,14 +81,15 @@ def ink(grey: np.ndarray) -> np.ndarray:
     x = grey.astype(np.float32)
     edge = _border(x)
     r = x - _page(x, edge)
-    smooth = ndimage.median_filter(r, size=3)  # single noisy pixels cannot decide anything below
+    flat = not r[edge].any()  # a clean page: no noise to filter
+    smooth = r if flat else ndimage.median_filter(r, size=3)  # single noisy pixels cannot decide anything below
     if -smooth.min() > smooth.max():  # the strongest departure from the page is darker: dark ink
         r, smooth = -r, -smooth
-    spread = 1.4826 * float(np.median(np.abs(r[edge] - np.median(r[edge]))))  # robust std of the page
+    spread = 0.0 if flat else 1.4826 * float(np.median(np.abs(r[edge] - np.median(r[edge]))))  # robust std
     peak = float(smooth.max()) if smooth.max() > 0 else float(r.max())
     floor = max(NOISE_SIGMAS * spread, MIN_CONTRAST * peak, 1e-6)
     strong = r > floor
-    labels, n = ndimage.label(strong)
+    labels, n = ndimage.label(strong, CROSS)
     if n > 1:
         sizes = np.bincount(labels.ravel())[1:]
         keep = np.flatnonzero(sizes >= MIN_SPECK * sizes.max()) + 1
@@ -94,8 +98,8 @@ def ink(grey: np.ndarray) -> np.ndarray:
         return np.zeros_like(x)
     # hysteresis: fainter ink connected to the kept strokes (their anti-aliased rims) stays, within
     # a few pixels of them, so uneven light cannot creep in through it
-    weak, _ = ndimage.label(r > NOISE_SIGMAS * spread + 1e-6)
-    reach = ndimage.binary_dilation(strong, iterations=max(1, round(max(x.shape) / 64)))
+    weak, _ = ndimage.label(r > NOISE_SIGMAS * spread + 1e-6, CROSS)
+    reach = ndimage.binary_dilation(strong, CROSS, iterations=max(1, round(max(x.shape) / 64)))
     near = np.isin(weak, np.unique(weak[strong])) & reach
     top = float(np.percentile(r[strong], 99)) if strong.sum() > 1 else float(r[strong].max())
     return np.clip((r - NOISE_SIGMAS * spread) / max(top - NOISE_SIGMAS * spread, 1e-6), 0.0, 1.0) * near

@@ -22,6 +22,7 @@ from common.provenance import versions
 from model.mlp import MLP, MLPConfig
 
 CARD_VERSION = 1  # bumped when a field changes meaning
+PATH_FIELDS = ("data_dir", "train_csv", "test_csv", "image_dir")  # DataConfig fields that name files
 
 
 @dataclass
@@ -63,9 +64,13 @@ def card_for(model: MLP, splits: Any, data: dict[str, Any] | None = None) -> Mod
     """The card of `model` trained on `splits` (data.splits.Splits)."""
     lo = float(min(splits.train_x.min(), splits.val_x.min())) if len(splits.val_x) else float(splits.train_x.min())
     hi = float(max(splits.train_x.max(), splits.val_x.max())) if len(splits.val_x) else float(splits.train_x.max())
+    data = dict(data or {})
+    for key in PATH_FIELDS:  # absolute, so model.export finds the test set from any folder
+        if data.get(key):
+            data[key] = str(Path(data[key]).expanduser().resolve())
     return ModelCard(mlp=model.cfg, image_shape=tuple(splits.image_shape), classes=list(splits.classes),
                      mean=splits.mean, std=splits.std, pixel_range=(lo, hi), data_checksum=splits.checksum,
-                     data=dict(data or {}))
+                     data=data)
 
 
 def save(folder: Path, model: MLP, card: ModelCard, stem: str = "model") -> Path:

@@ -63,7 +63,7 @@ def check_images(card: ModelCard, n: int = CHECK_IMAGES) -> tuple[np.ndarray, st
     try:
         known = {f.name for f in dataclasses.fields(DataConfig)}
         data = load_dataset(DataConfig(**{k: v for k, v in card.data.items() if k in known}))
-        return data.test_x[:n].astype(np.float32), f"{min(n, len(data.test_x))} test images of {data.test_source}"
+        return data.test_x[:n].astype(np.float32), f"{min(n, len(data.test_x))} test images ({data.test_source})"
     except (DataError, TypeError) as e:
         log.warning("the model's data cannot be read here (%s); checking on random pixels instead", e)
         lo, hi = card.pixel_range

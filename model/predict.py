@@ -75,8 +75,10 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse, before any work, flags whose values cannot work."""
-    if args.top < 1 or args.batch_size < 1 or args.workers < 0:
-        raise InputError("--top and --batch-size must be at least 1, --workers at least 0")
+    for flag, value, least in (("--top", args.top, 1), ("--batch-size", args.batch_size, 1),
+                               ("--workers", args.workers, 0)):
+        if value < least:
+            raise InputError(f"{flag} {value}: must be at least {least}")
     for flag, value in (("--csv", args.csv), ("--show", args.show)):
         if value and not Path(value).expanduser().resolve().parent.is_dir():
             raise InputError(f"{flag} {value}: the folder {Path(value).parent} does not exist")

@@ -113,3 +113,13 @@ def test_bad_model_or_empty_folder_is_one_line(trained_model, tmp_path, make, me
     (tmp_path / "empty").mkdir()
     r = call_cli("model.predict", *make(tmp_path / "empty", trained_model))
     assert message in one_error(r)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--top", "0"], "--top 0: must be at least 1"),
+    (["--show", "out.jpg"], "--show out.jpg: give a .png file"),
+    (["--csv", "/no/such/dir/p.csv"], "--csv /no/such/dir/p.csv: the folder /no/such/dir does not exist"),
+], ids=["top-0", "show-not-png", "csv-folder-missing"])
+def test_bad_flags_are_one_line_before_any_work(trained_model, tmp_path, flags, message):
+    r = call_cli("model.predict", str(trained_model), str(tmp_path), *flags)
+    assert one_error(r) == message
