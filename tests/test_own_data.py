@@ -228,7 +228,8 @@ def test_bad_own_data_is_one_line(tmp_path, make):
 @pytest.mark.parametrize("kind", ["idx", "csv", "png"])
 def test_model_train_on_own_data(own_sets, tmp_path, kind):
     _, classes, shape, _ = SETS[kind]
-    r = run_cli("model.train", *flags(kind, own_sets), "--epochs", "4", "--batch-size", "16", "--lr", "0.05",
+    cli = run_cli if kind == "png" else call_cli  # one through a real interpreter is enough
+    r = cli("model.train", *flags(kind, own_sets), "--epochs", "4", "--batch-size", "16", "--lr", "0.05",
                 "--augment-shift", "1", "--hidden-sizes", "64", "--name", "r", "--results-dir", str(tmp_path), "--quiet")
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "runs" / "r" / "metrics.json").read_text())
@@ -241,8 +242,8 @@ def test_model_train_on_own_data(own_sets, tmp_path, kind):
 
 @pytest.fixture(scope="module")
 def searched(ray_session, own_sets, tmp_path_factory) -> dict[tuple[str, str], Path]:
-    """On each of the three own sets: a one-point grid with its retrain, and a two-trial Optuna search
-    (its retrain is the grid's code; skipped to keep the slow tier short)."""
+    """On each of the three own sets a one-point grid with its retrain; on the CSV set (string labels)
+    a two-trial Optuna search too (its data path is the grid's; its retrain is the grid's code)."""
     from tuning.grid import main as grid_main
     from tuning.optuna import main as optuna_main
 
@@ -253,8 +254,10 @@ def searched(ray_session, own_sets, tmp_path_factory) -> dict[tuple[str, str], P
     for kind in ("idx", "csv", "png"):
         common = [*flags(kind, own_sets), "--space", str(space), "--results-dir", str(tmp), "--cpus-per-trial", "1"]
         assert grid_main([*common, "--name", f"g-{kind}"]) == 0
-        assert optuna_main([*common, "--name", f"o-{kind}", "--trials", "2", "--no-retrain"]) == 0
-        out[("grid", kind)], out[("optuna", kind)] = tmp / f"g-{kind}", tmp / f"o-{kind}"
+        out[("grid", kind)] = tmp / f"g-{kind}"
+    common = [*flags("csv", own_sets), "--space", str(space), "--results-dir", str(tmp), "--cpus-per-trial", "1"]
+    assert optuna_main([*common, "--name", "o-csv", "--trials", "2", "--no-retrain"]) == 0
+    out[("optuna", "csv")] = tmp / "o-csv"
     return out
 
 
@@ -268,16 +271,30 @@ def test_search_reports_classes_and_shape(searched, kind):
     assert np.asarray(report["confusion_matrix"]).shape == (len(classes), len(classes))
 
 
-# Rule: an Optuna search on each set finishes both trials and picks a best one.
-@pytest.mark.parametrize("kind", ["idx", "csv", "png"])
-def test_optuna_runs_on_own_data(searched, kind):
+# Rule: an Optuna search on an own set (string labels) finishes both trials and picks a best one.
+def test_optuna_runs_on_own_data(searched):
     import pandas as pd
 
     from tuning.tables import COMPLETED
 
-    trials = pd.read_csv(searched[("optuna", kind)] / "trials.csv")
+    trials = pd.read_csv(searched[("optuna", "csv")] / "trials.csv")
     assert trials["status"].tolist() == [COMPLETED, COMPLETED]
-    assert json.loads((searched[("optuna", kind)] / "best.json").read_text())["trial_id"] in set(trials["trial_id"])
+    assert json.loads((searched[("optuna", "csv")] / "best.json").read_text())["trial_id"] in set(trials["trial_id"])
+
+
+# Rule: the tuned model of an image-folder set predicts that set's own files (--as-is) by class name,
+# and exports to ONNX checked on the set's held-out test images.
+def test_predict_and_export_an_own_data_model(searched, own_sets, tmp_path):
+    folder = searched[("grid", "png")]
+    classes = SETS["png"][1]
+    r = call_cli("model.predict", str(folder), str(own_sets / "png" / classes[0]), "--as-is", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rows and all(row["prediction"] in classes for row in rows)
+    pytest.importorskip("onnxruntime")
+    r = call_cli("model.export", str(folder), "--onnx", str(tmp_path / "m.onnx"))
+    assert r.returncode == 0, r.stderr
+    assert f"72 test images (held out of {own_sets / 'png'})" in r.stdout and "0 prediction(s) differ" in r.stdout
 
 
 # Rule: tuning.report redraws a search on each set, predictions included, from the folder alone.
