@@ -22,7 +22,10 @@ def random_shift(x: torch.Tensor, max_shift: int, background: float, generator: 
     img = x.reshape(b, h, w)
     k = max_shift
     padded = F.pad(img, (k, k, k, k), value=background)
-    shifts = torch.randint(0, 2 * k + 1, (2, b), generator=generator).to(x.device)
+    # drawn where the generator lives (the CPU's seeded one), or on x's device when there is none:
+    # a CUDA graph can only hold random numbers made on the GPU
+    where = generator.device if generator is not None else x.device
+    shifts = torch.randint(0, 2 * k + 1, (2, b), generator=generator, device=where).to(x.device)
     rows = (shifts[0][:, None] + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
     cols = (shifts[1][:, None] + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
     out = padded[torch.arange(b, device=x.device)[:, None, None], rows, cols]

@@ -50,9 +50,13 @@ class TrainConfig:
     """torch CPU threads; 0 = every CPU this process may use."""
     device: str = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda[:N]'."""
+    cuda_graphs: bool = True
+    """On a GPU, capture each training step once as a CUDA graph and replay it (a step at small batch
+    sizes is otherwise all kernel launches); falls back to eager steps, with a log line, where capture
+    fails. No effect on CPU."""
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
-    """Forward pass in bf16 autocast (weights, optimiser and evaluation stay fp32), for faster epochs
-    on CPUs with AVX512-BF16/AMX. 'auto' = bf16 where the hardware has it."""
+    """Forward pass in bf16 autocast (weights, optimiser and evaluation stay fp32). 'auto' = bf16 only
+    where the hardware has bf16 units and a timed probe at this shape finds it faster than fp32."""
 
     def validate(self) -> "TrainConfig":
         """Raise a FieldError for the first bad field, so CLIs fail in one line."""

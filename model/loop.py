@@ -13,7 +13,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from data.splits import Splits, normalise
 from model.augment import random_shift
 from model.config import TrainConfig
 from model.mlp import MLP
+from model.precision import auto_dtype, has_native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,17 @@ def setup(cfg: TrainConfig) -> torch.device:
     return resolve_device(cfg.device)
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 when asked, or ('auto') when the hardware multiplies bf16 natively; None = fp32."""
+def autocast_dtype(precision: str, device: torch.device,
+                   probe: Callable[[], torch.dtype | None] | None = None) -> torch.dtype | None:
+    """bf16 when asked; for 'auto', what `probe` measured (model.precision: bf16 only where the
+    hardware has bf16 units and it was clearly faster at this shape); None = fp32."""
     if precision == "fp32":
         return None
     if precision == "bf16":
         return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    native = [getattr(torch.cpu, f, lambda: False) for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return torch.bfloat16 if any(f() for f in native) else None
+    if not has_native_bf16(device):
+        return None
+    return probe() if probe is not None else torch.bfloat16
 
 
 @dataclass
@@ -90,6 +92,7 @@ class Run:
     epoch: int = 0
     amp: torch.dtype | None = None  # autocast dtype of the forward pass (None = fp32)
     image_shape: tuple[int, int] = (28, 28)  # (height, width) of the inputs, for the shift augmentation
+    static_step: Any = None  # model.graphed.StaticStep once a static epoch ran (not part of the state)
 
     def state_dict(self) -> dict:
         """A deep copy: torch's state dicts alias live tensors (momentum buffers included)."""
@@ -124,7 +127,12 @@ def build_run(cfg: TrainConfig, n_train: int, device: torch.device, image_shape:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * cfg.epochs)
     elif cfg.schedule == "step":
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=steps * cfg.step_size, gamma=cfg.gamma)
-    return Run(cfg, model, opt, sched, amp=autocast_dtype(cfg.precision, device), image_shape=tuple(image_shape))
+    in_features = image_shape[0] * image_shape[1]
+    key = (str(device), in_features, tuple(cfg.hidden_sizes), num_classes, cfg.batch_size, cfg.layer_norm,
+           cfg.dropout > 0, cfg.optimizer)
+    probe = lambda: auto_dtype(key, lambda: MLP(cfg.mlp(in_features, num_classes)), cfg.batch_size,  # noqa: E731
+                               in_features, num_classes, device)
+    return Run(cfg, model, opt, sched, amp=autocast_dtype(cfg.precision, device, probe), image_shape=tuple(image_shape))
 
 
 def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,6 +166,10 @@ def train_epoch(
     model.seed_dropout(epoch_seed)
     model.train()
     perm = torch.randperm(len(y), generator=gen).to(x.device)
+    if cfg.cuda_graphs and x.device.type == "cuda":  # launch-bound there: one graph replay per step
+        from model.graphed import static_epoch
+
+        return static_epoch(run, x, y, background, perm, gen, progress)
     # Gather each batch into one reused buffer: copying the whole split per epoch costs a fresh
     # 150 MB allocation whose page faults outweigh the copy (the buffer is free again once
     # backward() has used the saved input).

@@ -1,0 +1,84 @@
+"""model/graphed.py: the static-buffer step is the eager step, number for number, on CPU."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from model.config import TrainConfig
+from model.graphed import static_epoch
+from model.loop import build_run, setup, to_device, train_epoch
+
+
+def twin_runs(splits, **kw):
+    cfg = TrainConfig(epochs=2, batch_size=48, hidden_sizes=[32], threads=1, **kw)  # 1,600 images: a partial last batch
+    runs = []
+    for _ in range(2):
+        device = setup(cfg)
+        data = to_device(splits, device)
+        runs.append(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes))
+    return cfg, data, runs
+
+
+def eager_and_static(splits, epochs: int = 2, **kw):
+    """Metrics and final runs of `epochs` eager epochs and of the same epochs on static steps."""
+    cfg, data, (eager, static) = twin_runs(splits, **kw)
+    out = {"eager": [], "static": []}
+    for _ in range(epochs):
+        out["eager"].append(train_epoch(eager, data.train_x, data.train_y, data.background))
+        eager.epoch += 1
+        seed = cfg.seed * 100_003 + static.epoch  # what train_epoch does before its batches
+        gen = torch.Generator().manual_seed(seed)
+        static.model.seed_dropout(seed)
+        static.model.train()
+        perm = torch.randperm(len(data.train_y), generator=gen)
+        out["static"].append(static_epoch(static, data.train_x, data.train_y, data.background, perm, gen))
+        static.epoch += 1
+    return out, eager, static
+
+
+@pytest.mark.parametrize("kw", [
+    {},  # SGD, Nesterov momentum, cosine schedule per step, dropout
+    {"optimizer": "adamw", "schedule": "step", "step_size": 1, "gamma": 0.5, "augment_shift": 2},
+], ids=["sgd-cosine", "adamw-step-shift"])
+def test_static_steps_make_the_eager_updates(small_splits, kw):
+    # Rule: for a fixed seed, static-buffer epochs give the eager epochs' weights, optimiser state,
+    # schedule and metrics.
+    out, eager, static = eager_and_static(small_splits, **kw)
+    for a, b in zip(eager.model.state_dict().values(), static.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert out["eager"] == out["static"]
+    assert eager.scheduler.state_dict() == static.scheduler.state_dict()
+    assert [g["lr"] for g in eager.optimizer.param_groups] == [g["lr"] for g in static.optimizer.param_groups]
+    assert all(isinstance(g["lr"], float) for g in static.optimizer.param_groups)  # the Run looks eager again
+
+
+def test_a_static_run_checkpoints_as_an_eager_one(small_splits):
+    # Rule: the state after static epochs loads into a fresh eager run and trains on identically.
+    _, eager, static = eager_and_static(small_splits, epochs=1)
+    cfg, data, (fresh, _) = twin_runs(small_splits)
+    fresh.load_state_dict(static.state_dict())
+    a = train_epoch(eager, data.train_x, data.train_y, data.background)
+    b = train_epoch(fresh, data.train_x, data.train_y, data.background)
+    assert a == b
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_epochs_learn_as_eager_ones_do(small_splits):
+    # Rule: on a GPU, graphed epochs (capture once, replay per step) reach the eager accuracy.
+    import dataclasses as dc
+
+    from model.loop import fit
+
+    accs = {}
+    for graphs in (True, False):
+        cfg = TrainConfig(epochs=3, batch_size=32, device="cuda", cuda_graphs=graphs)
+        device = setup(cfg)
+        data = to_device(small_splits, device)
+        run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+        accs[graphs] = fit(run, data)[-1]["val_accuracy"]
+        if graphs:
+            assert run.static_step is not None and run.static_step.graph is not None
+    assert abs(accs[True] - accs[False]) < 0.03, accs
+    del dc
