@@ -62,6 +62,28 @@ class Schedule:
             g["lr"] = self.current()
 
 
+def snapshot(run) -> tuple[list[torch.Tensor], dict]:
+    """Copies of the weights and of the optimiser's state tensors, to undo steps in place."""
+    params = [p.detach().clone() for p in run.model.parameters()]
+    state = {p: {k: v.clone() for k, v in st.items() if torch.is_tensor(v)} for p, st in run.optimizer.state.items()}
+    return params, state
+
+
+def restore(run, snap: tuple[list[torch.Tensor], dict]) -> None:
+    """Put weights and optimiser state back *into the same tensors* (load_state_dict would make new
+    ones, which a captured graph would never see). State the steps created is zeroed: a zero
+    momentum buffer, Adam moment or step count acts exactly as none does."""
+    params, state = snap
+    with torch.no_grad():
+        for p, saved in zip(run.model.parameters(), params):
+            p.copy_(saved)
+        for p, st in run.optimizer.state.items():
+            for k, v in st.items():
+                if torch.is_tensor(v):
+                    old = state.get(p, {}).get(k)
+                    v.copy_(old) if old is not None else v.zero_()
+
+
 class StaticStep:
     """The training step of `run` on fixed buffers; `step(idx, lr)` trains on the images idx names."""
 
@@ -92,7 +114,8 @@ class StaticStep:
         xb = self.xb
         if run.cfg.augment_shift:
             xb = random_shift(xb, run.cfg.augment_shift, self.background, self.generator, run.image_shape)
-        with torch.autocast(xb.device.type, dtype=run.amp) if run.amp else contextlib.nullcontext():
+        # no autocast cache: a graph must not keep casts of the weights from the step it was captured in
+        with torch.autocast(xb.device.type, dtype=run.amp, cache_enabled=False) if run.amp else contextlib.nullcontext():
             logits = run.model(xb)
         loss = F.cross_entropy(logits.float(), self.yb)
         run.optimizer.zero_grad(set_to_none=False)  # gradients keep their addresses
@@ -101,18 +124,23 @@ class StaticStep:
         self.loss_sum.add_(loss.detach() * len(self.yb))
         self.correct.add_((logits.detach().argmax(1) == self.yb).sum())
 
+    def warm_up(self, steps: int = WARMUP_STEPS) -> None:
+        """Real steps on the current stream (capture needs the kernels' workspaces allocated first)."""
+        for _ in range(steps):
+            self.body()
+
     def capture(self) -> None:
-        """Record body() as a CUDA graph once; on failure log why and stay eager."""
+        """Record body() as a CUDA graph once; on failure log why and stay eager. The warm-up and
+        capture steps are undone in place (the graph holds the tensors' addresses)."""
         self.tried = True
         if self.x.device.type != "cuda":
             return
-        state = self.run.state_dict()
+        snap = snapshot(self.run)
         try:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                for _ in range(WARMUP_STEPS):
-                    self.body()
+                self.warm_up()
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
@@ -121,9 +149,8 @@ class StaticStep:
         except Exception as e:  # noqa: BLE001 - whatever capture cannot hold, eager steps can
             log.warning("CUDA graph capture failed, training eagerly: %s", " ".join(str(e).split())[:200])
             self.graph = None
-        finally:  # warm-up and capture ran real steps: undo them
-            self.run.load_state_dict(state)
-            self.use_tensor_lr()
+        finally:
+            restore(self.run, snap)
             self.loss_sum.zero_()
             self.correct.zero_()
 
@@ -147,11 +174,11 @@ def static_epoch(run, x: torch.Tensor, y: torch.Tensor, background: float, perm:
         step = run.static_step = StaticStep(run, x, y, background)
     schedule = Schedule(run)  # before the rate becomes the step's tensor: it reads the float
     step.generator = gen if x.device.type == "cpu" else None
-    if x.device.type == "cuda":  # the shifts and dropout masks come from the device's generator
-        torch.cuda.manual_seed(gen.initial_seed())
     step.use_tensor_lr()
     if not step.tried:
         step.capture()
+    if x.device.type == "cuda":  # the shifts and dropout masks come from the device's generator
+        torch.cuda.manual_seed(gen.initial_seed())
     step.loss_sum.zero_()
     step.correct.zero_()
     b, n = run.cfg.batch_size, len(y)

@@ -107,6 +107,7 @@ class Run:
         if self.scheduler and state["scheduler"]:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = state["epoch"]
+        self.static_step = None  # new optimiser state tensors: a captured graph would still hold the old ones
 
 
 def build_run(cfg: TrainConfig, n_train: int, device: torch.device, image_shape: tuple[int, int],

@@ -1,13 +1,11 @@
 """model/graphed.py: the static-buffer step is the eager step, number for number, on CPU."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
 from model.config import TrainConfig
-from model.graphed import static_epoch
+from model.graphed import StaticStep, restore, snapshot, static_epoch
 from model.loop import build_run, setup, to_device, train_epoch
 
 
@@ -62,6 +60,48 @@ def test_a_static_run_checkpoints_as_an_eager_one(small_splits):
     a = train_epoch(eager, data.train_x, data.train_y, data.background)
     b = train_epoch(fresh, data.train_x, data.train_y, data.background)
     assert a == b
+
+
+def static_epochs(run, data, epochs: int) -> list[dict]:
+    out = []
+    for _ in range(epochs):
+        seed = run.cfg.seed * 100_003 + run.epoch
+        gen = torch.Generator().manual_seed(seed)
+        run.model.seed_dropout(seed)
+        run.model.train()
+        perm = torch.randperm(len(data.train_y), generator=gen)
+        out.append(static_epoch(run, data.train_x, data.train_y, data.background, perm, gen))
+        run.epoch += 1
+    return out
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+@pytest.mark.parametrize("after", [0, 1], ids=["fresh", "after-an-epoch"])
+def test_warm_up_steps_are_undone_in_place(small_splits, optimizer, after):
+    # Rule: the steps capture runs before recording leave no trace: after restore() the run trains as
+    # an untouched one does, and every weight and optimiser tensor kept its address (a graph holds them).
+    cfg, data, (plain, warmed) = twin_runs(small_splits, optimizer=optimizer)
+    for run in (plain, warmed):
+        static_epochs(run, data, after)
+    step = warmed.static_step or StaticStep(warmed, data.train_x, data.train_y, data.background)
+    warmed.static_step = step
+    snap = snapshot(warmed)
+    step.generator = torch.Generator().manual_seed(99)
+    step.use_tensor_lr()
+    step.lr.fill_(0.05)
+    step.warm_up()
+    addresses = [t.data_ptr() for t in warmed.model.parameters()] + [
+        v.data_ptr() for st in warmed.optimizer.state.values() for v in st.values() if torch.is_tensor(v)]
+    restore(warmed, snap)
+    step.loss_sum.zero_()
+    step.correct.zero_()
+    for g in warmed.optimizer.param_groups:
+        g["lr"] = float(plain.optimizer.param_groups[0]["lr"])
+    assert static_epochs(plain, data, 1) == static_epochs(warmed, data, 1)
+    for a, b in zip(plain.model.parameters(), warmed.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert addresses == [t.data_ptr() for t in warmed.model.parameters()] + [
+        v.data_ptr() for st in warmed.optimizer.state.values() for v in st.values() if torch.is_tensor(v)]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
