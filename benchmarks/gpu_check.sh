@@ -36,9 +36,9 @@ timeout 50 python3 -m benchmarks.gpu --batches "" --concurrent $CONC --batch $CB
 log "model.train defaults on $DEV"
 timeout 35 python3 -m model.train --device $DEV --quiet --results-dir "$R" "${TRAIN[@]}" 2>&1 | tail -3
 log "default grid, 8 trials per GPU"
-timeout 95 python3 -m tuning.grid "${GPU[@]}" --name grid-gpu --results-dir "$R" --overwrite "${GRID[@]}" 2>&1 | grep -v "^trials:" | tail -12
+timeout 95 python3 -m tuning.grid "${GPU[@]}" --name grid-gpu --results-dir "$R" --overwrite "${GRID[@]}" 2>&1 | grep -v "^trial-epochs:" | tail -12
 log "default Optuna search, 50 trials, 8 per GPU"
-timeout 170 python3 -m tuning.optuna "${GPU[@]}" --name optuna-gpu --results-dir "$R" --overwrite "${OPT[@]}" 2>&1 | grep -v "^trials:" | tail -12
+timeout 170 python3 -m tuning.optuna "${GPU[@]}" --name optuna-gpu --results-dir "$R" --overwrite "${OPT[@]}" 2>&1 | grep -v "^trial-epochs:" | tail -12
 log "done"
 (cd "$R" 2>/dev/null && tar czf "$OUT/gpu-results.tgz" --exclude='tune*' --exclude='*.pt' --exclude=plots . 2>/dev/null)
 ls -la "$OUT"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 import shutil
 import signal
 import sys
@@ -28,6 +27,7 @@ from model.config import TrainConfig
 from tuning.limits import fitting
 from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, check_experiment,
                               check_storage, check_target, damaged_checkpoints, results_folder)
+from tuning.progress import Progress
 from tuning.summary import finished_count
 from tuning.results import best_trial, tables, write_best, write_tables
 from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, check_address, experiments,
@@ -46,32 +46,36 @@ def make_parser(prog: str, doc: str, config_cls: type[SearchConfig]) -> argparse
 
 
 class TrialBar:
-    """A Ray Tune callback drawing one tqdm bar: trials finished / total, best val accuracy so far."""
+    """A Ray Tune callback's tqdm bar over trial-epochs: it moves on every epoch any trial reports
+    and shows trials running / done, the best validation accuracy and an estimate of the time left
+    (tuning.progress.Progress)."""
 
-    def __init__(self, total: int):
-        self.total, self.best, self.bar = total, math.nan, None
+    def __init__(self, total: int, max_epochs: int):
+        self.progress, self.bar = Progress(total, max_epochs), None
 
     def __getstate__(self) -> dict:  # Ray pickles callbacks with the experiment; the bar stays here
         return {**self.__dict__, "bar": None}
 
-    def _bar(self) -> tqdm:
+    def _draw(self) -> None:
+        p = self.progress
         if self.bar is None:
-            self.bar = tqdm(total=self.total, desc="trials", unit="trial", dynamic_ncols=True)
-        return self.bar
+            self.bar = tqdm(total=1, desc="trial-epochs", unit="", dynamic_ncols=True,
+                            bar_format="{desc} {n_fmt}/~{total_fmt} |{bar}| {elapsed}{postfix}")
+        self.bar.total = max(p.epochs_done + round(p.epochs_left()), p.epochs_done, 1)
+        self.bar.n = p.epochs_done
+        self.bar.set_postfix_str(p.text(), refresh=True)
 
-    def on_result(self, result: dict) -> None:
-        acc = result.get("val_accuracy")
-        if acc is not None and not math.isnan(acc) and not acc <= self.best:
-            self.best = acc
-            self._bar().set_postfix_str(f"best val acc {100 * acc:.2f}%")
+    def on_result(self, trial: str, result: dict) -> None:
+        self.progress.on_result(trial, result)
+        self._draw()
+
+    def on_end(self, trial: str, error: bool = False, epochs: int | None = None) -> None:
+        self.progress.on_end(trial, error, epochs)
+        self._draw()
 
     def set_done(self, n: int) -> None:
-        bar = self._bar()
-        bar.n = n
-        bar.refresh()
-
-    def on_end(self) -> None:
-        self._bar().update(1)
+        self.progress.done_before = n - (self.progress.finished + self.progress.stopped + self.progress.failed)
+        self._draw()
 
     def close(self) -> None:
         if self.bar is not None:
@@ -83,13 +87,13 @@ def as_callback(bar: TrialBar):
 
     class _Cb(tune.Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            bar.on_result(result)
+            bar.on_result(str(trial.trial_id), result)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            bar.on_end()
+            bar.on_end(str(trial.trial_id), epochs=(trial.last_result or {}).get("training_iteration"))
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            bar.on_end()
+            bar.on_end(str(trial.trial_id), error=True)
 
     return _Cb()
 
@@ -173,8 +177,9 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
         total = search.num_samples
         info["planned"] = total
         write_json(out / MARKER, info)
-        bar = TrialBar(total)
+        bar = TrialBar(total, base.epochs)
         results = [r for path in earlier[:-1] for r in finished_results(path)]  # earlier top-ups, all finished
+        bar.progress.done_before = len(results)
         tuner = build_tuner(cfg, out, splits, base, search, restore=earlier[-1] if earlier else None,
                             callbacks=[as_callback(bar)])
         print(f"{kind} search '{out.name}': {total} trials of up to {base.epochs} epochs, "

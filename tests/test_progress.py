@@ -1,0 +1,69 @@
+"""tuning/progress.py: a search's progress moves with every epoch and estimates the time left."""
+from __future__ import annotations
+
+from tuning.progress import Progress, duration
+
+
+def result(acc: float, seconds: float = 2.0, diverged: bool = False) -> dict:
+    return {"val_accuracy": acc, "epoch_time_s": seconds, "diverged": diverged}
+
+
+def test_every_epoch_of_any_trial_moves_it():
+    p = Progress(total_trials=10, max_epochs=4)
+    texts = []
+    for trial, acc in (("a", 0.5), ("b", 0.6), ("a", 0.7)):
+        p.on_result(trial, result(acc))
+        texts.append(p.text())
+    assert p.epochs_done == 3 and len(set(texts)) == 3
+    assert texts[-1] == "2 running, 0/10 done, best val 70.00%, est. left 37s"  # (2 + 3) + 8 * 4 trial-epochs
+
+
+def test_the_estimate_before_any_trial_ended_uses_the_maximum():
+    # 2 running trials at 1 and 0+1 epochs of 4; 8 trials not started: (3 + 3) + 8 * 4 = 38 trial-epochs,
+    # at 2 s each over 2 trials at once: 38 s.
+    p = Progress(total_trials=10, max_epochs=4)
+    p.on_result("a", result(0.5))
+    p.on_result("b", result(0.6))
+    assert p.epochs_left() == 38 and p.seconds_left() == 38.0
+
+
+def test_ended_trials_set_the_expected_length():
+    # a stopped after 1 epoch, b finished 4: expect 2.5 epochs a trial; c running at 1 -> 1.5 left;
+    # 7 not started -> 17.5; 19 trial-epochs at 2 s over 2 at once -> 19 s.
+    p = Progress(total_trials=10, max_epochs=4)
+    p.on_result("a", result(0.5))
+    for _ in range(4):
+        p.on_result("b", result(0.8))
+    p.on_end("a")
+    p.on_end("b")
+    p.on_result("c", result(0.6))
+    assert (p.finished, p.stopped, p.failed) == (1, 1, 0)
+    assert p.expected_epochs() == 2.5 and p.epochs_left() == 19.0 and p.seconds_left() == 19.0
+    assert p.text() == "1 running, 2/10 done, 1 stopped early, best val 80.00%, est. left 19s"
+
+
+def test_diverged_and_errored_trials_count_as_failed():
+    p = Progress(total_trials=3, max_epochs=2)
+    p.on_result("a", result(float("nan"), diverged=True))
+    p.on_end("a")
+    p.on_result("b", result(0.4))
+    p.on_end("b", error=True)
+    assert p.failed == 2 and p.finished == p.stopped == 0
+
+
+def test_resumed_trials_count_as_done():
+    p = Progress(total_trials=5, max_epochs=2, done_before=3)
+    assert p.text() == "0 running, 3/5 done, est. left ?" and p.epochs_left() == 4
+
+
+def test_durations_read_as_minutes_and_hours():
+    assert [duration(s) for s in (9, 62, 3725)] == ["9s", "1m02s", "1h02m"]
+
+
+def test_an_epoch_count_given_at_the_end_is_taken():
+    # Rule: a final result that reaches only the trial's end still counts (3 epochs of 3: finished).
+    p = Progress(total_trials=2, max_epochs=3)
+    p.on_result("a", {"val_accuracy": 0.5, "epoch_time_s": 1.0, "training_iteration": 1})
+    p.on_result("a", {"val_accuracy": 0.6, "epoch_time_s": 1.0, "training_iteration": 2})
+    p.on_end("a", epochs=3)
+    assert (p.finished, p.stopped, p.epochs_done) == (1, 0, 3)

@@ -1,0 +1,100 @@
+"""Where a search stands, for a progress line that moves with every epoch of every trial.
+
+A bar of finished trials stood at 0/50 for 9 minutes while two trials trained (issue 15): a person
+could not tell a working search from a hung one. `Progress` counts trial-epochs (each result a
+trial reports), trials running / finished / stopped early / failed, the best validation accuracy
+so far, and estimates the time left from the epoch times seen so far and the work left. Pure state
+and arithmetic: the CLI's tqdm bar draws `text()` and moves on every result.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Progress:
+    total_trials: int  # trials the search plans
+    max_epochs: int  # every trial's maximum (ASHA's max_t)
+    done_before: int = 0  # trials finished in earlier runs of this search (--resume)
+    epochs_done: int = 0  # trial-epochs reported in this run
+    epoch_s_sum: float = 0.0  # their summed epoch times
+    best: float = math.nan  # best validation accuracy so far
+    finished: int = 0  # ran every epoch
+    stopped: int = 0  # stopped early (by ASHA)
+    failed: int = 0  # diverged or raised
+    epochs: dict[str, int] = field(default_factory=dict)  # trial -> epochs it reported
+    running: set[str] = field(default_factory=set)
+    diverged: set[str] = field(default_factory=set)
+    most_running: int = 0  # the most trials seen training at once: the concurrency the estimate uses
+
+    def on_result(self, trial: str, result: dict) -> None:
+        self.running.add(trial)
+        self.most_running = max(self.most_running, len(self.running))
+        # Ray's count carries over a restored trial's earlier epochs; a plain count is the fallback
+        self.epochs[trial] = int(result.get("training_iteration") or self.epochs.get(trial, 0) + 1)
+        self.epochs_done += 1
+        self.epoch_s_sum += float(result.get("epoch_time_s") or 0.0)
+        acc = result.get("val_accuracy")
+        if acc is not None and not math.isnan(acc) and not acc <= self.best:
+            self.best = float(acc)
+        if result.get("diverged"):
+            self.diverged.add(trial)
+
+    def on_end(self, trial: str, error: bool = False, epochs: int | None = None) -> None:
+        """A trial ended; `epochs` is its last result's count (the final result may arrive only here)."""
+        self.running.discard(trial)
+        if epochs:
+            self.epochs_done += max(int(epochs) - self.epochs.get(trial, 0), 0)
+            self.epochs[trial] = max(int(epochs), self.epochs.get(trial, 0))
+        if error or trial in self.diverged:
+            self.failed += 1
+        elif self.epochs.get(trial, 0) >= self.max_epochs:
+            self.finished += 1
+        else:
+            self.stopped += 1
+
+    @property
+    def ended(self) -> int:
+        return self.done_before + self.finished + self.stopped + self.failed
+
+    def expected_epochs(self) -> float:
+        """Epochs a trial runs, on average: the ended trials' mean, else the maximum."""
+        ended = [n for t, n in self.epochs.items() if t not in self.running]
+        return sum(ended) / len(ended) if ended else float(self.max_epochs)
+
+    def epochs_left(self) -> float:
+        """Trial-epochs still to come: running trials to the expected length, and every trial not started."""
+        expect = self.expected_epochs()
+        running = sum(max(expect - self.epochs[t], 0.0) for t in self.running)
+        started = self.done_before + len(self.epochs)
+        return running + max(self.total_trials - started, 0) * expect
+
+    def seconds_left(self) -> float | None:
+        """An estimate: trial-epochs left x mean epoch time / trials that run at once; None before
+        the first epoch time."""
+        if not self.epochs_done or self.epoch_s_sum <= 0:
+            return None
+        return self.epochs_left() * (self.epoch_s_sum / self.epochs_done) / max(self.most_running, 1)
+
+    def text(self) -> str:
+        parts = [f"{len(self.running)} running", f"{self.ended}/{self.total_trials} done"]
+        if self.stopped:
+            parts.append(f"{self.stopped} stopped early")
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if not math.isnan(self.best):
+            parts.append(f"best val {100 * self.best:.2f}%")
+        left = self.seconds_left()
+        parts.append("est. left ?" if left is None else f"est. left {duration(left)}")
+        return ", ".join(parts)
+
+
+def duration(seconds: float) -> str:
+    """62 -> '1m02s', 3725 -> '1h02m', 9 -> '9s'."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
