@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from model.augment import random_shift
+from model.step import train_step
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,6 @@ def static_epoch(run, x: torch.Tensor, y: torch.Tensor, background: float, perm:
                  gen: torch.Generator, progress=None) -> dict:
     """model.loop.train_epoch's contract with static steps for the full batches; the last, partial
     batch (its shape differs) takes the eager step."""
-    from model.loop import train_step
-
     step = getattr(run, "static_step", None)
     if step is None or step.x is not x:
         step = run.static_step = StaticStep(run, x, y, background)

@@ -5,7 +5,6 @@ callback, which is where `python -m model.train` prints and the Ray trainable re
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import math
@@ -25,6 +24,7 @@ from model.augment import random_shift
 from model.config import TrainConfig
 from model.mlp import MLP
 from model.precision import auto_dtype, has_native_bf16
+from model.step import train_step  # noqa: F401 - the eager step, also imported from here
 
 log = logging.getLogger(__name__)
 
@@ -134,23 +134,6 @@ def build_run(cfg: TrainConfig, n_train: int, device: torch.device, image_shape:
     probe = lambda: auto_dtype(key, lambda: MLP(cfg.mlp(in_features, num_classes)), cfg.batch_size,  # noqa: E731
                                in_features, num_classes, device)
     return Run(cfg, model, opt, sched, amp=autocast_dtype(cfg.precision, device, probe), image_shape=tuple(image_shape))
-
-
-def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimiser step (and schedule step) on a batch; returns the detached loss and logits.
-
-    Autocast wraps each forward pass on its own: it caches the bf16 copies of the weights until
-    its context exits, so one context around many steps would keep training step 0's weights.
-    """
-    with torch.autocast(xb.device.type, dtype=run.amp) if run.amp else contextlib.nullcontext():
-        logits = run.model(xb)
-    loss = F.cross_entropy(logits.float(), yb)
-    run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    run.optimizer.step()
-    if run.scheduler is not None:
-        run.scheduler.step()
-    return loss.detach(), logits.detach()
 
 
 def train_epoch(

@@ -27,7 +27,7 @@ from model.config import TrainConfig
 from tuning.limits import fitting
 from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, check_experiment,
                               check_storage, check_target, damaged_checkpoints, results_folder)
-from tuning.progress import Progress
+from tuning.bar import TrialBar, as_callback
 from tuning.summary import finished_count
 from tuning.results import best_trial, tables, write_best, write_tables
 from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, check_address, experiments,
@@ -43,59 +43,6 @@ def make_parser(prog: str, doc: str, config_cls: type[SearchConfig]) -> argparse
     add_dataclass_args(p, config_cls, "search")
     add_dataclass_args(p, DataConfig, "data", skip=("split_seed",))
     return p
-
-
-class TrialBar:
-    """A Ray Tune callback's tqdm bar over trial-epochs: it moves on every epoch any trial reports
-    and shows trials running / done, the best validation accuracy and an estimate of the time left
-    (tuning.progress.Progress)."""
-
-    def __init__(self, total: int, max_epochs: int):
-        self.progress, self.bar = Progress(total, max_epochs), None
-
-    def __getstate__(self) -> dict:  # Ray pickles callbacks with the experiment; the bar stays here
-        return {**self.__dict__, "bar": None}
-
-    def _draw(self) -> None:
-        p = self.progress
-        if self.bar is None:
-            self.bar = tqdm(total=1, desc="trial-epochs", unit="", dynamic_ncols=True,
-                            bar_format="{desc} {n_fmt}/~{total_fmt} |{bar}| {elapsed}{postfix}")
-        self.bar.total = max(p.epochs_done + round(p.epochs_left()), p.epochs_done, 1)
-        self.bar.n = p.epochs_done
-        self.bar.set_postfix_str(p.text(), refresh=True)
-
-    def on_result(self, trial: str, result: dict) -> None:
-        self.progress.on_result(trial, result)
-        self._draw()
-
-    def on_end(self, trial: str, error: bool = False, epochs: int | None = None) -> None:
-        self.progress.on_end(trial, error, epochs)
-        self._draw()
-
-    def set_done(self, n: int) -> None:
-        self.progress.done_before = n - (self.progress.finished + self.progress.stopped + self.progress.failed)
-        self._draw()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def as_callback(bar: TrialBar):
-    from ray import tune
-
-    class _Cb(tune.Callback):
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            bar.on_result(str(trial.trial_id), result)
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            bar.on_end(str(trial.trial_id), epochs=(trial.last_result or {}).get("training_iteration"))
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            bar.on_end(str(trial.trial_id), error=True)
-
-    return _Cb()
 
 
 def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any],
