@@ -73,3 +73,47 @@ def test_ranked_leaves_out_failed_interrupted_and_nan_and_sorts_stably():
     t.loc[len(t)] = ["g", COMPLETED, np.nan]
     assert list(usable(t)["trial_id"]) == ["a", "c", "f"]
     assert list(ranked(t)["trial_id"]) == ["c", "f", "a"]
+
+
+def test_epochs_only_a_checkpoint_saved_are_added_after_rays_own():
+    # Rule: Ray's rows stay (its first report of an epoch); epochs only the checkpoint's history holds
+    # (Ray's result file reached storage later than the checkpoint) are added, in epoch order.
+    from tuning.results import with_saved_epochs
+
+    ray_rows = pd.DataFrame({"epoch": [1, 2], "val_accuracy": [0.9, 0.91], "time_total_s": [10.0, 20.0]})
+    history = [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.5}, {"epoch": 3, "val_accuracy": 0.93}]
+    out = with_saved_epochs(ray_rows, history)
+    assert out["epoch"].tolist() == [1, 2, 3] and out["val_accuracy"].tolist() == [0.9, 0.91, 0.93]
+    assert with_saved_epochs(ray_rows, []) is ray_rows
+
+
+def test_trial_time_adds_epoch_times_past_rays_last_total():
+    from tuning.results import trial_time_s
+
+    df = pd.DataFrame({"time_total_s": [10.0, 20.0, np.nan, np.nan], "epoch_time_s": [9.0, 9.5, 4.0, 5.0]})
+    assert trial_time_s(df) == 29.0
+    assert trial_time_s(df.assign(time_total_s=np.nan)) == 27.5
+    assert math.isnan(trial_time_s(pd.DataFrame()))
+
+
+def test_tables_count_a_trial_complete_when_its_checkpoint_holds_the_last_epoch(tmp_path):
+    # Rule: a driver killed after a trial's last checkpoint but before Ray's result file reached
+    # storage must not turn a finished trial into "stopped early" (the CI failure of stop 20).
+    from ray.tune import Result
+
+    from tuning.checkpoints import write
+    from tuning.results import tables
+
+    def row(e):
+        return {"epoch": e, "train_loss": 0.1, "train_accuracy": 0.9, "val_loss": 0.2, "val_accuracy": 0.9 + e / 100,
+                "lr": 0.1, "epoch_time_s": 1.0, "diverged": False, "pid": 7, "timestamp": 100 + e}
+
+    (tmp_path / "checkpoint_000002").mkdir()
+    write(tmp_path / "checkpoint_000002", {}, [row(1), row(2), row(3)])
+    seen = pd.DataFrame([row(1)]).assign(time_total_s=1.5, trial_id="t1")
+    result = Result(metrics={"trial_id": "t1", "config": {"lr": 0.1}}, checkpoint=None, error=None,
+                    path=str(tmp_path), metrics_dataframe=seen)
+    trials, eps = tables([result], max_epochs=3)
+    assert trials["status"].tolist() == [COMPLETED] and trials["epochs_run"].tolist() == [3]
+    assert trials["val_accuracy_best"].tolist() == [0.93] and trials["time_s"].tolist() == [3.5]
+    assert eps["epoch"].tolist() == [1, 2, 3] and eps["timestamp"].tolist() == [101, 102, 103]

@@ -66,7 +66,7 @@ def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any
             if check_resume is not None:
                 check_resume(out)
             for f in damaged_checkpoints(earlier[-1]):
-                log.warning("%s: damaged checkpoint; that trial restarts from epoch 0", f)
+                log.warning("%s: damaged checkpoint; that trial continues from an earlier one, or from epoch 0", f)
         loaded = load()
         if held is None:
             held = lock(out)

@@ -15,12 +15,12 @@ from common.atomic import atomic_write
 from common.folders import check_name, check_writable, inspect
 from common.errors import InputError
 
-from tuning.state_backup import backup_of, newest_state
+from tuning.checkpoints import STATE_FILE, histories, load_state
+from tuning.state_backup import EXPERIMENT_STATE, SEARCH_STATES, SUFFIX, backup_of, cut_files, newest
 
 log = logging.getLogger(__name__)
 MARKER = "search.json"  # written first by every search: a folder holding it is one this tool made
 STATE_RUNNING, STATE_INTERRUPTED, STATE_FINISHED = "running", "interrupted", "finished"
-STATE_FILE = "state.pt"  # a trial's checkpoint inside Ray's checkpoint_NNNNNN/ folders
 
 
 def results_folder(results_dir: str, name: str) -> Path:
@@ -68,25 +68,29 @@ def check_storage(storage: Path, out: Path, overwrite: bool) -> None:
 
 
 def check_experiment(path: Path) -> None:
-    """The newest Ray experiment state must parse: Ray would otherwise rerun the search from scratch.
+    """Ray's newest experiment and searcher states must load: Ray would otherwise start the search again.
 
-    A state cut by a kill mid-save is replaced by its last whole backup (tuning/state_backup.py).
+    Files cut by a kill mid-copy are replaced, with the others, by the last whole backup
+    (tuning/state_backup.py), which is one consistent save.
     """
-    state = newest_state(path)  # (Ray's basic-variant-state-*.json is a pickle)
-    if state is None:
+    cut = cut_files(path)
+    if not cut:
         return
-    try:
-        json.loads(state.read_text())
-    except (OSError, ValueError) as e:
-        backup = backup_of(state)
-        if backup is None:
-            raise InputError(f"{state}: damaged experiment state ({' '.join(str(e).split())[:120]}); "
-                             "its finished trials are in trials.csv and the trial folders beside it, but "
-                             "--resume cannot continue from it: start again with --overwrite") from None
-        log.warning("%s: damaged experiment state (cut by a kill while it was saved); resuming from its "
-                    "backup %s, saved up to a second earlier: a trial that finished in that second runs again",
-                    state, backup.name)
-        atomic_write(state, lambda tmp: shutil.copyfile(backup, tmp))
+    what = lambda f: "experiment state" if f.name.startswith("experiment_state-") else "searcher state"  # noqa: E731
+    for f in cut:
+        if backup_of(f) is None:
+            raise InputError(f"{f}: damaged {what(f)} (cut by a kill while it was saved, and no whole backup); "
+                             "its finished trials are in the trial folders beside it, but --resume cannot "
+                             "continue from it: start again with --overwrite")
+    for f in cut:
+        log.warning("%s: damaged %s (cut by a kill while it was saved); resuming from its backup %s, saved up "
+                    "to a second earlier: a trial that finished in that second runs again", f, what(f),
+                    f.name + SUFFIX)
+    for p in (EXPERIMENT_STATE, *SEARCH_STATES):
+        f = newest(path, p)
+        backup = backup_of(f) if f is not None else None
+        if backup is not None:
+            atomic_write(f, lambda tmp, b=backup: shutil.copyfile(b, tmp))
 
 
 def check_study_db(db: Path) -> None:
@@ -110,17 +114,11 @@ def check_study_db(db: Path) -> None:
 
 
 def damaged_checkpoints(path: Path) -> list[Path]:
-    """Trial checkpoints that do not load (a truncated copy): those trials restart from epoch 0."""
-    import torch
-
+    """Trials' newest checkpoints that do not load (a truncated copy): those trials continue from an
+    earlier whole checkpoint, or from epoch 0."""
     bad = []
     for trial in sorted(p for p in path.iterdir() if p.is_dir()):
-        saved = sorted(trial.glob(f"checkpoint_*/{STATE_FILE}"))
-        if not saved:
-            continue
-        f = saved[-1]  # the one a resumed trial starts from
-        try:
-            torch.load(f, map_location="cpu", weights_only=False)
-        except Exception:  # noqa: BLE001 — any failure to load means the trial cannot continue from it
-            bad.append(f)
+        found = histories(trial)
+        if found and load_state(found[0][1] / STATE_FILE) is None:
+            bad.append(found[0][1] / STATE_FILE)
     return bad

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from common.atomic import atomic_write, write_json
+from tuning.checkpoints import newest_history
 from tuning.space import DEPTH, WIDTH
 from tuning.tables import (COMPLETED, DIVERGED, EPOCH_COLUMNS, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY,
                            encode_sizes, ranked)
@@ -52,6 +53,28 @@ def with_hidden_sizes(config: dict) -> dict:
     return config
 
 
+def with_saved_epochs(df: pd.DataFrame, history: list[dict]) -> pd.DataFrame:
+    """Ray's reported epochs plus those only the trial's checkpoint holds (tuning/checkpoints.py).
+
+    Ray's result files reach storage a little after the checkpoints do: a driver killed in between
+    leaves epochs that only the history saved in the checkpoint knows.
+    """
+    have = set(df["epoch"].dropna().astype(int)) if len(df) and "epoch" in df else set()
+    extra = [h for h in history if int(h["epoch"]) not in have]
+    if not extra:
+        return df
+    return pd.concat([df, pd.DataFrame(extra)], ignore_index=True).sort_values("epoch", kind="stable", ignore_index=True)
+
+
+def trial_time_s(df: pd.DataFrame) -> float:
+    """Seconds the trial ran: Ray's time_total_s at its last epoch, plus epoch times past Ray's record."""
+    if "time_total_s" not in df or not df["time_total_s"].notna().any():
+        return float(df["epoch_time_s"].sum()) if "epoch_time_s" in df and len(df) else math.nan
+    known = df["time_total_s"].notna().to_numpy().nonzero()[0][-1]
+    after = df["epoch_time_s"].iloc[known + 1:].sum() if "epoch_time_s" in df else 0.0
+    return float(df["time_total_s"].iloc[known] + after)
+
+
 def tables(results: Iterable[Any], max_epochs: int,
            unfinished: set[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trials, epochs) from Ray `Result`s; retried or resumed trials keep one row per epoch (its first report).
@@ -63,13 +86,14 @@ def tables(results: Iterable[Any], max_epochs: int,
     for r in results:
         df = r.metrics_dataframe if r.metrics_dataframe is not None else pd.DataFrame()
         trial_id = str((r.metrics or {}).get("trial_id") or Path(r.path).name)
+        df = with_saved_epochs(df, newest_history(Path(r.path)) if r.path else [])
         if len(df) and "epoch" in df:
             df = df.dropna(subset=["epoch"]).drop_duplicates("epoch", keep="first").sort_values("epoch")
             df = df.assign(trial_id=trial_id, epoch=df["epoch"].astype(int), diverged=df["diverged"].astype(bool))
             epoch_frames.append(df.reindex(columns=list(EPOCH_COLUMNS)))
         else:
             df = pd.DataFrame(columns=list(EPOCH_COLUMNS))
-        time_s = float(df["time_total_s"].iloc[-1]) if "time_total_s" in df and len(df) else math.nan
+        time_s = trial_time_s(df)
         node = str(df["node_id"].iloc[-1]) if "node_id" in df and len(df) else ""
         cut = trial_id in unfinished or Path(r.path or "").name in unfinished
         if cut and not len(df):

@@ -160,14 +160,15 @@ def storage_dir(cfg: SearchConfig, out: Path) -> Path:
     return Path(cfg.storage_path).expanduser().resolve() if cfg.storage_path else out.resolve()
 
 
-def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig, measure_latency: bool):
+def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig, measure_latency: bool, experiment: Path):
+    """`experiment`: the storage folder whose trial checkpoints a resumed trial reads (tuning/checkpoints.py)."""
     from ray import tune
 
     from tuning.trainable import train_trial
 
     resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
-    return tune.with_resources(
-        tune.with_parameters(train_trial, splits=splits, base=base, measure_latency=measure_latency), resources)
+    return tune.with_resources(tune.with_parameters(train_trial, splits=splits, base=base, measure_latency=measure_latency,
+                                                    experiment=str(experiment)), resources)
 
 
 def experiments(cfg: SearchConfig, out: Path) -> list[Path]:
@@ -198,7 +199,8 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
     """A new Tuner writing to <storage>/<experiment>, or the interrupted one at `restore`."""
     from ray import tune
 
-    trainable = make_trainable(cfg, splits, base, search.measure_latency)
+    storage = storage_dir(cfg, out)
+    trainable = make_trainable(cfg, splits, base, search.measure_latency, restore or storage / experiment)
     if restore is not None:
         if not tune.Tuner.can_restore(str(restore)):
             raise InputError(f"--resume: nothing to resume in {restore} (no interrupted search of that --name)")
@@ -212,7 +214,6 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         time_budget_s=search.time_budget_s,
         reuse_actors=True,  # ~0.06 s per trial instead of ~2 s for a fresh worker
     )
-    storage = storage_dir(cfg, out)
     run_config = tune.RunConfig(
         name=experiment, storage_path=str(storage), verbose=1 if cfg.ray_output else 0,
         callbacks=[*(callbacks or []), state_backup(storage / experiment)],

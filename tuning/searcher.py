@@ -46,8 +46,8 @@ class StudySearch(OptunaSearch):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         acc = result.get("val_accuracy")
-        if acc is None or math.isnan(acc) or trial_id in self._completed_trials:
-            return
+        if acc is None or math.isnan(acc) or trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return  # (unknown: a trial of a state restored from a backup a second older than Ray's)
         epoch = int(result["epoch"])
         if self.last_epoch.get(trial_id) == epoch:  # already seen (a final result comes twice)
             return

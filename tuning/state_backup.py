@@ -1,50 +1,77 @@
-"""A last good copy of Ray's experiment state, so a driver killed mid-save can still be resumed.
+"""A last good copy of Ray's experiment state, so a driver killed mid-copy can still be resumed.
 
-Ray rewrites experiment_state-<session>.json in place, and copies it into the storage folder in
-place too. A SIGKILL during either leaves a cut file from which Tune cannot restore. While the
-search runs, `back_up` copies the newest state that parses to `<file>.bak` (write-then-rename,
-at most once a second); on --resume, preflight.check_experiment falls back on that copy. Ray's
-restore looks for `experiment_state-*.json` only, so it never reads the backup by itself.
+Ray saves its experiment state (experiment_state-<session>.json) and its searcher's state (the grid's
+basic-variant-state, Optuna's search_gen_state and searcher-state, both pickles) in a staging folder
+and then copies them into the storage folder in place. A SIGKILL during that copy leaves cut files
+from which Tune cannot restore: a cut searcher state made it start the search again from nothing.
+While the search runs, `back_up` copies the newest files, when all of them are whole, to
+`<file>.bak` (write-then-rename, at most once a second); on --resume, `repair` puts those copies in
+place of cut files. Ray's restore looks for its own names only, so it never reads a backup by itself.
 """
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 from common.atomic import atomic_write
 
 SUFFIX = ".bak"
+EXPERIMENT_STATE = "experiment_state-*.json"
+SEARCH_STATES = ("basic-variant-state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")
+"""The searcher's files beside the experiment state; all are pickles, whatever their suffix."""
 
 
-def newest_state(experiment: Path) -> Path | None:
-    """The experiment's newest state file (names carry the session's timestamp), or None."""
-    files = sorted(Path(experiment).glob("experiment_state-*.json"))
+def newest(experiment: Path, pattern: str = EXPERIMENT_STATE) -> Path | None:
+    """The newest file of a kind (names carry the session's timestamp, as Ray orders them), or None."""
+    files = sorted(Path(experiment).glob(pattern))
     return files[-1] if files else None
 
 
-def whole(path: Path) -> bytes | None:
-    """The file's bytes when they parse as JSON; None when it is missing or cut."""
+def newest_state(experiment: Path) -> Path | None:
+    return newest(experiment, EXPERIMENT_STATE)
+
+
+def whole(path: Path, thorough: bool = True) -> bytes | None:
+    """The file's bytes when they load; None when it is missing or cut.
+
+    Pickles are unpickled when `thorough` (on --resume); while the search runs only their last
+    byte is checked (pickle's STOP opcode), since unpickling a large searcher every second costs.
+    """
     try:
         data = path.read_bytes()
-        json.loads(data)
+        if path.name.startswith("experiment_state-"):
+            json.loads(data)
+        elif thorough:
+            pickle.loads(data)
+        elif not data.endswith(b"."):
+            raise ValueError("cut pickle")
         return data
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 — any failure to load means the file is cut or foreign
         return None
 
 
-def back_up(experiment: Path) -> Path | None:
-    """Copy the newest state to its backup when it is whole; None when there was nothing whole to copy.
+def back_up(experiment: Path) -> list[Path] | None:
+    """Copy the newest state files to their backups when every one is whole; None when one is not.
 
-    The bytes that parsed are the bytes written: Ray may rewrite the state between two reads.
+    All or nothing, so the backups stay one consistent save. The bytes that loaded are the bytes
+    written: Ray may rewrite a file between two reads.
     """
-    state = newest_state(experiment)
-    data = whole(state) if state is not None else None  # None: not written yet, or a copy is in flight
-    if data is None:
+    files = [f for f in (newest(experiment, p) for p in (EXPERIMENT_STATE, *SEARCH_STATES)) if f is not None]
+    datas = [whole(f, thorough=False) for f in files]
+    if not files or any(d is None for d in datas):  # not written yet, or a copy is in flight
         return None
-    return atomic_write(state.with_name(state.name + SUFFIX), lambda tmp: tmp.write_bytes(data))
+    return [atomic_write(f.with_name(f.name + SUFFIX), lambda tmp, d=d: tmp.write_bytes(d))
+            for f, d in zip(files, datas)]
 
 
 def backup_of(state: Path) -> Path | None:
     """The whole backup of a state file, or None."""
     bak = state.with_name(state.name + SUFFIX)
     return bak if whole(bak) is not None else None
+
+
+def cut_files(experiment: Path) -> list[Path]:
+    """The newest state files that do not load."""
+    files = [newest(experiment, p) for p in (EXPERIMENT_STATE, *SEARCH_STATES)]
+    return [f for f in files if f is not None and whole(f) is None]

@@ -6,6 +6,7 @@ metrics with a checkpoint, so a retried trial resumes from its last epoch, not f
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from data.splits import Splits
 from model.mlp import count_params
 from model.config import TrainConfig
 from model.loop import DeviceData, Run, build_run, fit, setup, to_device
-from tuning.preflight import STATE_FILE
+from tuning.checkpoints import STATE_FILE, epoch_of, load_state, newest_state, write
 from tuning.space import apply_params
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def trial_metrics(m: dict, run: Run, train_time_s: float, latency: float) -> dic
         "train_time_s": train_time_s, "params": count_params(run.model),
         "latency_ms": latency,
         "node_id": ray.get_runtime_context().get_node_id(),
+        "pid": os.getpid(), "timestamp": int(time.time()),  # Ray keeps ours: the history then matches result.json
     }
 
 
@@ -65,29 +67,32 @@ def device_data(splits: Splits, device: torch.device) -> DeviceData:
     return _DEVICE_DATA[key]
 
 
-def load_checkpoint(checkpoint: tune.Checkpoint | None) -> dict | None:
-    """The saved run and metrics; None (start from epoch 0, with a warning) when the file is damaged."""
-    if checkpoint is None:
-        return None
-    with checkpoint.as_directory() as d:
-        try:
-            saved = torch.load(Path(d) / STATE_FILE, weights_only=False)
-            if not isinstance(saved, dict) or "run" not in saved:
-                raise ValueError("no run state in it")
-            return saved
-        except Exception as e:  # noqa: BLE001 — truncated or foreign: retrying from it would fail again
-            log.warning("%s: damaged checkpoint (%s); the trial restarts from epoch 0",
-                        Path(d) / STATE_FILE, " ".join(str(e).split())[:120])
-            return None
+def start_state(checkpoint: tune.Checkpoint | None, experiment: str | None) -> dict | None:
+    """Where a retried or resumed trial carries on: the newer of Ray's checkpoint and the newest whole
+    one in the trial's folder (Ray's can lag behind a driver that was killed); None: from epoch 0."""
+    given = None
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            given = load_state(Path(d) / STATE_FILE)
+    on_disk = newest_state(Path(experiment) / Path(tune.get_context().get_trial_dir()).name) if experiment else None
+    best = on_disk if epoch_of(on_disk) > epoch_of(given) else given
+    if checkpoint is not None and best is None:
+        log.warning("no whole checkpoint of this trial: it restarts from epoch 0")
+    return best
 
 
-def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measure_latency: bool = False) -> None:
-    """Function trainable: `config` holds the searched hyperparameters, `base` everything else."""
+def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measure_latency: bool = False,
+                experiment: str | None = None) -> None:
+    """Function trainable: `config` holds the searched hyperparameters, `base` everything else.
+
+    `experiment`: Ray's experiment folder in storage, where the trial's own checkpoints are read.
+    """
     cfg = apply_params(base, config)
     device = setup(cfg)
     data = device_data(splits, device)
     run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
-    saved = load_checkpoint(tune.get_checkpoint())
+    saved = start_state(tune.get_checkpoint(), experiment)
+    history: list[dict[str, Any]] = saved["history"] if saved else []
     if saved is not None:  # a retried or resumed trial carries on from its last epoch
         run.load_state_dict(saved["run"])
         if run.epoch >= cfg.epochs or saved["metrics"]["diverged"]:
@@ -102,8 +107,9 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measu
     def on_epoch(m: dict, r: Run) -> None:
         clock["train_s"] += time.perf_counter() - clock["t0"]
         metrics = trial_metrics(m, r, clock["train_s"], latency)
+        history.append(metrics)
         with tempfile.TemporaryDirectory() as d:
-            torch.save({"run": r.state_dict(), "metrics": metrics}, Path(d) / STATE_FILE)
+            write(Path(d), r.state_dict(), history)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
         clock["t0"] = time.perf_counter()
 
