@@ -30,7 +30,7 @@ from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_R
 from tuning.bar import TrialBar, as_callback
 from tuning.summary import finished_count
 from tuning.results import best_trial, tables, write_best, write_tables
-from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, check_address, experiments,
+from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, check_address, experiments, scheduler_name,
                            finished_results, init_ray, quiet_ray_env, storage_dir, unfinished_trials)
 from tuning.space import SearchSpace, apply_params, load_space
 
@@ -99,6 +99,8 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     space = load_space(cfg.space)
     threads = max(1, int(cfg.cpus_per_trial))
     base = space.base_config(**({"epochs": cfg.epochs} if cfg.epochs else {}), seed=cfg.seed, threads=threads)
+    if cfg.deterministic and base.precision == "auto":  # auto times fp32 against bf16: timing decides
+        base = dataclasses.replace(base, precision="fp32")
     base.validate()
     out = results_folder(cfg.results_dir, kind if cfg.name is None else cfg.name)
     if cfg.address:
@@ -130,7 +132,8 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
         tuner = build_tuner(cfg, out, splits, base, search, restore=earlier[-1] if earlier else None,
                             callbacks=[as_callback(bar)])
         print(f"{kind} search '{out.name}': {total} trials of up to {base.epochs} epochs, "
-              f"scheduler {'none' if search.pareto else cfg.scheduler}, "
+              f"scheduler {'none' if search.pareto else scheduler_name(cfg)}"
+              f"{', deterministic' if cfg.deterministic else ''}, "
               f"{cfg.cpus_per_trial:g} CPU / {cfg.gpus_per_trial:g} GPU per trial, data {splits.sizes()}")
         fit_start = time.perf_counter()
         unfinished: set[str] = set()

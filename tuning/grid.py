@@ -28,6 +28,7 @@ def grid_search(cfg: SearchConfig, space: SearchSpace, base: TrainConfig, out: P
     return Search(
         search_alg=BasicVariantGenerator(points_to_evaluate=points, max_concurrent=cfg.max_concurrent),
         num_samples=len(points),
+        cohort=cfg.max_concurrent,  # sync halving: live trials (paused ones too) never exceed the cap
         param_space={n: tune.choice(sorted({str(pt[n]): pt[n] for pt in points}.values(), key=str))
                      for n in space.params})
 

@@ -19,7 +19,7 @@ from common.errors import InputError
 from tuning.cli import Finished, make_parser, params_of, retrain, run_search
 from tuning.preflight import check_study_db
 from model.config import TrainConfig
-from tuning.runner import METRIC, Search, SearchConfig
+from tuning.runner import METRIC, Search, SearchConfig, scheduler_name
 from tuning.space import NOTEBOOK_BEST, DefineByRun, SearchSpace, apply_params
 from tuning.searcher import StudySearch
 from tuning.study import fail_orphans, load_study, make_sampler, pareto_table, storage_url
@@ -44,6 +44,9 @@ class OptunaConfig(SearchConfig):
     reduction_factor: float = 4
     """ASHA keeps the top 1/reduction_factor at each rung: 4 (rungs 3, 12, 48), because TPE's later
     trials are better than its first, and asynchronous ASHA promotes most of a rising sequence."""
+    suggest_batch: int = 8
+    """The sync scheduler compares this many consecutive trials at its rungs; under --deterministic
+    they are also asked together, each batch seeing only batches that have ended."""
     warm_start: bool = True
     """Evaluate the notebook's best configuration (lr 0.1, batch 16) as trial 0."""
 
@@ -53,6 +56,11 @@ class OptunaConfig(SearchConfig):
             raise InputError(f"--trials {self.trials}: must be >= 1")
         if self.timeout is not None and self.timeout <= 0:
             raise InputError(f"--timeout {self.timeout}: must be > 0 seconds")
+        if self.suggest_batch < 1:
+            raise InputError(f"--suggest-batch {self.suggest_batch}: must be >= 1")
+        if self.timeout is not None and (self.deterministic or self.scheduler == "sync"):
+            raise InputError(f"--timeout {self.timeout}: trials started within a time limit depend on the "
+                             "machine's speed; it cannot be used with --deterministic or --scheduler sync")
         parts = self.objective_list()
         if parts[0] != "accuracy" or len(parts) > 2 or (len(parts) == 2 and parts[1] not in SECOND_OBJECTIVE):
             raise InputError(f"--objectives {self.objectives}: use accuracy, accuracy,params or accuracy,latency")
@@ -83,15 +91,19 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base: TrainConfig, out:
         space=DefineByRun(space), metric=metrics if multi else metrics[0], mode=modes if multi else modes[0],
         points_to_evaluate=points, sampler=make_sampler(cfg.sampler, seed, multi),
         study_name=out.name, storage=optuna.storages.RDBStorage(storage_url(out)), seed=seed,
-        max_epochs=base.epochs,
+        max_epochs=base.epochs, batch=cfg.suggest_batch if cfg.deterministic else 0, total=cfg.trials,
     )
     searcher.study.set_user_attr("objectives", metrics)
     import ray
 
     slots = int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial) or 1
-    limited = ConcurrencyLimiter(searcher, max_concurrent=cfg.max_concurrent or slots)
+    # sync halving compares one batch at a time; its trials paused at a rung hold no slot but are live here
+    cohort = cfg.suggest_batch if scheduler_name(cfg) == "sync" else 0
+    live = max(cfg.max_concurrent or slots, cohort)
+    limited = ConcurrencyLimiter(searcher, max_concurrent=live)
     return Search(search_alg=limited, num_samples=cfg.trials, pareto=multi,
-                  measure_latency="latency_ms" in metrics, time_budget_s=cfg.timeout)
+                  measure_latency="latency_ms" in metrics, time_budget_s=cfg.timeout,
+                  cohort=cohort)
 
 
 def _warm_start(space: SearchSpace) -> dict:

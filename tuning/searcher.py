@@ -23,15 +23,19 @@ class StudySearch(OptunaSearch):
 
     Why private attributes: OptunaSearch has no public hook for how a trial ends, and it keeps the
     study (`_ot_study`), the Optuna trial of each Ray trial (`_ot_trials`) and the finished ones
-    (`_completed_trials`) to itself. Overriding on_trial_complete needs all three; Ray 2.60 is pinned
+    (`_completed_trials`) to itself; batches sample a trial's parameters through its
+    `_suggest_from_define_by_run_func`. Overriding on_trial_complete needs all three; Ray 2.60 is pinned
     as the lower bound and tests/test_searcher.py feeds recorded results through this class.
     """
 
-    def __init__(self, *args: Any, max_epochs: int, **kwargs: Any):
+    def __init__(self, *args: Any, max_epochs: int, batch: int = 0, total: int = 0, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.max_epochs = max_epochs
         self.best_seen: dict[str, float] = {}
         self.last_epoch: dict[str, int] = {}
+        self.batch, self.left = batch, total  # batch > 0: --deterministic (see suggest)
+        self.queued: list[optuna.trial.Trial] = []
+        self.batch_ids: list[str] = []
 
     @property
     def study(self) -> optuna.Study:
@@ -39,10 +43,27 @@ class StudySearch(OptunaSearch):
         return self._ot_study
 
     def suggest(self, trial_id: str):
+        """With `batch`, trials are asked `batch` at a time, each batch only once the one before has
+        ended: what TPE sees then depends on results, not on the order trials happened to finish."""
+        if self.batch and trial_id not in self._ot_trials:
+            if not self.queued:
+                if self.left <= 0 or any(t not in self._completed_trials for t in self.batch_ids):
+                    return None  # Ray asks again later
+                self.queued = [self._ask_now() for _ in range(min(self.batch, self.left))]
+                self.batch_ids = []
+            self._ot_trials[trial_id] = self.queued.pop(0)
+            self.batch_ids.append(trial_id)
+            self.left -= 1
         config = super().suggest(trial_id)
         if trial_id in self._ot_trials:
             self._ot_trials[trial_id].set_user_attr(RAY_ID, trial_id)
         return config
+
+    def _ask_now(self) -> optuna.trial.Trial:
+        """Ask a trial and sample all its parameters at once (Optuna samples lazily otherwise)."""
+        ot_trial = self._ot_study.ask()
+        self._suggest_from_define_by_run_func(self._space, ot_trial)
+        return ot_trial
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         acc = result.get("val_accuracy")
