@@ -49,6 +49,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=24)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--modes", default="asha,sync", help=f"comma-separated, of {', '.join(MODES)}")
+    p.add_argument("--seed0-modes", default="deterministic", help="modes run for seed 0 only (cost figures)")
     p.add_argument("--thresholds", default="0.95,0.96,0.97", help="validation accuracies to time")
     p.add_argument("--json", help="also write every row here")
     args = p.parse_args()
@@ -56,7 +57,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for seed in range(args.seeds):
-            for mode in args.modes.split(","):
+            extra = [m for m in args.seed0_modes.split(",") if m] if seed == 0 else []
+            for mode in args.modes.split(",") + extra:
                 name = f"{mode}-{seed}"
                 code = optuna_main(["--subset", str(args.subset), "--epochs", str(args.epochs), "--trials",
                                     str(args.trials), "--seed", str(seed), "--results-dir", d, "--name", name,
