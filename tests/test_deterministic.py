@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli, write_space
+from tests.conftest import call_cli, write_space
 
 pytestmark = pytest.mark.slow
 DECISIONS = ["status", "epochs_run", "val_accuracy_best", "val_accuracy_last"]
@@ -31,8 +31,8 @@ def cpu_hog(processes: int = 1):
 
 def search(tmp_path: Path, module: str, name: str, params: dict, *extra: str) -> Path:
     space = write_space(tmp_path / f"{name}.yaml", params, epochs=3, batch_size=64)
-    r = run_cli(module, "--space", str(space), "--subset", "3000", "--results-dir", str(tmp_path), "--name", name,
-                "--deterministic", "--grace-period", "1", "--reduction-factor", "3", *extra, timeout=600)
+    r = call_cli(module, "--space", str(space), "--subset", "3000", "--results-dir", str(tmp_path), "--name", name,
+                 "--deterministic", "--grace-period", "1", "--reduction-factor", "3", *extra)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "deterministic" in r.stdout.splitlines()[0]
     return tmp_path / name
@@ -44,15 +44,16 @@ def decisions(out: Path, params: list[str]) -> pd.DataFrame:
     return t[params + DECISIONS].sort_values(params, ignore_index=True)
 
 
-def same_answer(a: Path, b: Path, params: list[str]) -> None:
+def same_answer(a: Path, b: Path, params: list[str], retrained: bool = True) -> None:
     pd.testing.assert_frame_equal(decisions(a, params), decisions(b, params))
     best = [json.loads((o / "best.json").read_text()) for o in (a, b)]
     assert best[0]["config"] == best[1]["config"] and best[0]["val_accuracy"] == best[1]["val_accuracy"]
-    tests = [json.loads((o / "test_report.json").read_text())["test_accuracy"] for o in (a, b)]
-    assert tests[0] == tests[1]
+    if retrained:
+        tests = [json.loads((o / "test_report.json").read_text())["test_accuracy"] for o in (a, b)]
+        assert tests[0] == tests[1]
 
 
-def test_grid_gives_the_same_answer_on_a_busy_machine_and_stops_by_results(tmp_path):
+def test_grid_gives_the_same_answer_on_a_busy_machine_and_stops_by_results(ray_session, tmp_path):
     # Rule: sync halving keeps the best ⌊6/3⌋ = 2 trials of the rung-1 results, whatever the arrival order.
     params = {"lr": {"values": [0.005, 0.01, 0.02, 0.05, 0.1, 0.2]}}
     idle = search(tmp_path, "tuning.grid", "idle", params)
@@ -67,15 +68,15 @@ def test_grid_gives_the_same_answer_on_a_busy_machine_and_stops_by_results(tmp_p
     assert first[kept].min() >= first[stopped].max()
 
 
-def test_optuna_gives_the_same_answer_on_a_busy_machine(tmp_path):
+def test_optuna_gives_the_same_answer_on_a_busy_machine(ray_session, tmp_path):
     # Rule: trials asked in batches of 2 (each seeing only ended batches) and decided per batch give the
-    # same study on a busy machine: the same parameters, stops, best and retrain.
+    # same study on a busy machine: the same parameters, stops and best (the grid test checks the retrain).
     params = {"lr": {"distribution": "loguniform", "low": 0.005, "high": 0.3},
               "dropout": {"distribution": "uniform", "low": 0.0, "high": 0.5}}
-    extra = ("--trials", "4", "--suggest-batch", "2", "--no-warm-start")
+    extra = ("--trials", "4", "--suggest-batch", "2", "--no-warm-start", "--no-retrain")
     idle = search(tmp_path, "tuning.optuna", "idle", params, *extra)
     with cpu_hog():
         busy = search(tmp_path, "tuning.optuna", "busy", params, *extra)
-    same_answer(idle, busy, ["lr", "dropout"])
+    same_answer(idle, busy, ["lr", "dropout"], retrained=False)
     t = pd.read_csv(idle / "trials.csv")
     assert sorted(t["epochs_run"]) == [1, 1, 3, 3]  # one of each batch of 2 goes on from rung 1

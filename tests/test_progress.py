@@ -67,3 +67,16 @@ def test_an_epoch_count_given_at_the_end_is_taken():
     p.on_result("a", {"val_accuracy": 0.6, "epoch_time_s": 1.0, "training_iteration": 2})
     p.on_end("a", epochs=3)
     assert (p.finished, p.stopped, p.epochs_done) == (1, 0, 3)
+
+
+def test_paused_trials_are_shown_apart_and_do_not_count_as_training_at_once():
+    # Rule: trials waiting at a sync rung are "paused", not "running"; a result makes one run again.
+    p = Progress(total_trials=4, max_epochs=3)
+    for t in ("a", "b", "c"):
+        p.on_result(t, {"training_iteration": 1, "epoch_time_s": 2.0, "val_accuracy": 0.9})
+    p.set_paused({"a", "b", "zz"})
+    assert p.text().startswith("1 running, 2 paused, 0/4 done")
+    p.on_result("a", {"training_iteration": 2, "epoch_time_s": 2.0, "val_accuracy": 0.9})
+    assert p.paused == {"b"} and p.text().startswith("2 running, 1 paused")
+    p.on_end("b")
+    assert p.paused == set() and p.text().startswith("2 running, 1/4 done")

@@ -34,6 +34,11 @@ class TrialBar:
         self.progress.on_end(trial, error, epochs)
         self._draw()
 
+    def set_paused(self, trials: set[str]) -> None:
+        if trials != self.progress.paused:
+            self.progress.set_paused(trials)
+            self._draw()
+
     def set_done(self, n: int) -> None:
         self.progress.done_before = n - (self.progress.finished + self.progress.stopped + self.progress.failed)
         self._draw()
@@ -43,10 +48,20 @@ class TrialBar:
             self.bar.close()
 
 
-def as_callback(bar: TrialBar):
+def as_callback(bar: TrialBar, every_s: float = 0.5):
+    """The bar's Ray Tune callback; trial statuses (paused or not) are looked at every `every_s`."""
+    import time
+
     from ray import tune
 
     class _Cb(tune.Callback):
+        last = 0.0
+
+        def on_step_end(self, iteration, trials, **info):
+            if time.monotonic() - self.last >= every_s:
+                self.last = time.monotonic()
+                bar.set_paused({str(t.trial_id) for t in trials if t.status == "PAUSED"})
+
         def on_trial_result(self, iteration, trials, trial, result, **info):
             bar.on_result(str(trial.trial_id), result)
 

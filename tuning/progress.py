@@ -24,13 +24,15 @@ class Progress:
     stopped: int = 0  # stopped early (by ASHA)
     failed: int = 0  # diverged or raised
     epochs: dict[str, int] = field(default_factory=dict)  # trial -> epochs it reported
-    running: set[str] = field(default_factory=set)
+    running: set[str] = field(default_factory=set)  # started and not ended (paused ones too)
+    paused: set[str] = field(default_factory=set)  # waiting at a rung (--scheduler sync), off their slots
     diverged: set[str] = field(default_factory=set)
     most_running: int = 0  # the most trials seen training at once: the concurrency the estimate uses
 
     def on_result(self, trial: str, result: dict) -> None:
         self.running.add(trial)
-        self.most_running = max(self.most_running, len(self.running))
+        self.paused.discard(trial)
+        self.most_running = max(self.most_running, len(self.running - self.paused))
         # Ray's count carries over a restored trial's earlier epochs; a plain count is the fallback
         self.epochs[trial] = int(result.get("training_iteration") or self.epochs.get(trial, 0) + 1)
         self.epochs_done += 1
@@ -41,9 +43,14 @@ class Progress:
         if result.get("diverged"):
             self.diverged.add(trial)
 
+    def set_paused(self, trials: set[str]) -> None:
+        """The trials now paused: they are shown apart and do not count as training at once."""
+        self.paused = set(trials) & self.running
+
     def on_end(self, trial: str, error: bool = False, epochs: int | None = None) -> None:
         """A trial ended; `epochs` is its last result's count (the final result may arrive only here)."""
         self.running.discard(trial)
+        self.paused.discard(trial)
         if epochs:
             self.epochs_done += max(int(epochs) - self.epochs.get(trial, 0), 0)
             self.epochs[trial] = max(int(epochs), self.epochs.get(trial, 0))
@@ -78,7 +85,10 @@ class Progress:
         return self.epochs_left() * (self.epoch_s_sum / self.epochs_done) / max(self.most_running, 1)
 
     def text(self) -> str:
-        parts = [f"{len(self.running)} running", f"{self.ended}/{self.total_trials} done"]
+        parts = [f"{len(self.running - self.paused)} running"]
+        if self.paused:
+            parts.append(f"{len(self.paused)} paused")
+        parts.append(f"{self.ended}/{self.total_trials} done")
         if self.stopped:
             parts.append(f"{self.stopped} stopped early")
         if self.failed:
