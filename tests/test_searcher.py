@@ -114,3 +114,41 @@ def test_fail_orphans_fails_exactly_the_running_trials(running):
         study.ask()
     assert fail_orphans(study) == running
     assert [t.state for t in study.trials] == [State.COMPLETE] + [State.FAIL] * running
+
+
+def test_restore_hands_out_again_the_trials_started_after_the_save(tmp_path):
+    # Rule: a searcher restored from a state saved before trials b and c were handed out gives them to
+    # the next Ray trials first, with their own parameters; b (running) is relinked to its new Ray id,
+    # c (already finished in the study) is not told again; then new trials are asked.
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    s = StudySearch(space=DefineByRun(SPACE), metric="val_accuracy", mode="max", max_epochs=3,
+                    sampler=make_sampler("random", 0, False), seed=0, storage=storage, study_name="s")
+    s.suggest("a")
+    s.save(str(tmp_path / "searcher.pkl"))  # Ray's last save before the kill
+    b, c = s.suggest("b"), s.suggest("c")
+    s.on_trial_complete("c", epoch(3, 0.9))
+    restored = StudySearch(space=DefineByRun(SPACE), metric="val_accuracy", mode="max", max_epochs=3,
+                           sampler=make_sampler("random", 0, False), seed=0, storage=storage, study_name="s")
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    assert restored.adopt == [1, 2]
+    assert restored.suggest("b2") == b and restored.suggest("c2") == c
+    restored.on_trial_complete("c2", epoch(3, 0.5))  # its report again: the study keeps the first
+    new = restored.suggest("d")
+    trials = restored.study.trials
+    assert [t.user_attrs[RAY_ID] for t in trials] == ["a", "b2", "c", "d"]
+    assert (trials[2].state, trials[2].value) == (State.COMPLETE, 0.9) and set(new) == {"lr"}
+
+
+def test_restore_adopts_nothing_from_an_earlier_experiment(tmp_path):
+    # Rule: trials of the study from before this searcher was made (a top-up's earlier experiment) are not
+    # handed out again, though this searcher never knew them.
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    make = lambda: StudySearch(space=DefineByRun(SPACE), metric="val_accuracy", mode="max", max_epochs=3,  # noqa: E731
+                               sampler=make_sampler("random", 0, False), seed=0, storage=storage, study_name="s")
+    first = make()
+    first.suggest("old")
+    first.on_trial_complete("old", epoch(3, 0.8))
+    second = make()
+    second.save(str(tmp_path / "searcher.pkl"))
+    second.restore(str(tmp_path / "searcher.pkl"))
+    assert second.adopt == []

@@ -29,7 +29,7 @@ from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_R
                               check_storage, check_target, damaged_checkpoints, results_folder)
 from tuning.bar import TrialBar, as_callback
 from tuning.summary import finished_count
-from tuning.results import best_trial, tables, write_best, write_tables
+from tuning.results import best_trial, result_trial_id, tables, write_best, write_tables
 from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, check_address, experiments, scheduler_name,
                            finished_results, init_ray, quiet_ray_env, storage_dir, unfinished_trials)
 from tuning.space import SearchSpace, apply_params, load_space
@@ -135,7 +135,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
               f"scheduler {'none' if search.pareto else scheduler_name(cfg)}"
               f"{', deterministic' if cfg.deterministic else ''}, "
               f"{cfg.cpus_per_trial:g} CPU / {cfg.gpus_per_trial:g} GPU per trial, data {splits.sizes()}")
-        fit_start = time.perf_counter()
+        fit_start, fit_cpu = time.perf_counter(), time.process_time()
         unfinished: set[str] = set()
         try:
             with stop.tune_loop():
@@ -155,7 +155,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
                 unfinished = unfinished_trials(Path(grid.experiment_path))
         finally:
             bar.close()
-        fit_s = time.perf_counter() - fit_start
+        fit_s, fit_cpu_s = time.perf_counter() - fit_start, time.process_time() - fit_cpu
         trials, epochs = tables(results, base.epochs, unfinished)
         write_tables(out, trials, epochs)
         search_s = time.perf_counter() - t0
@@ -180,6 +180,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
             return interrupted(out, info, trials, e.signum)
         info["state"] = STATE_FINISHED
         info["wall_s"] = {"fit": fit_s, "search": search_s, "all": time.perf_counter() - t0}
+        info["driver_cpu_s"] = {"fit": fit_cpu_s}  # this process's CPU while Ray Tune ran (benchmarks/scale.py)
         write_json(out / MARKER, info)
         finish(out, cfg, info["wall_s"])
         return 0
@@ -212,7 +213,7 @@ class Finished:
 
 def params_of(results: Any, trial_id: str) -> dict:
     for r in results:
-        if str((r.metrics or {}).get("trial_id")) == trial_id:
+        if result_trial_id(r) == trial_id:
             return dict(r.config)
     raise RuntimeError(f"trial {trial_id} not in the ResultGrid")
 

@@ -119,6 +119,7 @@ def damaged_checkpoints(path: Path) -> list[Path]:
     bad = []
     for trial in sorted(p for p in path.iterdir() if p.is_dir()):
         found = histories(trial)
-        if found and load_state(found[0][1] / STATE_FILE) is None:
-            bad.append(found[0][1] / STATE_FILE)
+        state = found[0][1] / STATE_FILE if found else None
+        if state is not None and state.exists() and load_state(state) is None:  # (no file: pruned, tuning/pruning.py)
+            bad.append(state)
     return bad

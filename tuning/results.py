@@ -13,6 +13,7 @@ import pandas as pd
 
 from common.atomic import atomic_write, write_json
 from tuning.checkpoints import newest_history
+from tuning.ledger import ADOPTED, ADOPTED_ID
 from tuning.space import DEPTH, WIDTH
 from tuning.tables import (COMPLETED, DIVERGED, EPOCH_COLUMNS, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY,
                            encode_sizes, ranked)
@@ -75,6 +76,19 @@ def trial_time_s(df: pd.DataFrame) -> float:
     return float(df["time_total_s"].iloc[known] + after)
 
 
+def result_trial_id(r: Any) -> str:
+    """The trial a Ray `Result` stands for: a trial asked again after a resume (tuning/ledger.py)
+    stands for the lost incarnation whose results it reported."""
+    m = r.metrics or {}
+    return str(m.get(ADOPTED_ID) or m.get("trial_id") or Path(r.path).name)
+
+
+def result_folder(r: Any) -> Path | None:
+    """The trial folder holding the result's checkpoints (the lost incarnation's, for an adopted one)."""
+    adopted = (r.metrics or {}).get(ADOPTED)
+    return None if not r.path else Path(r.path).parent / adopted if adopted else Path(r.path)
+
+
 def tables(results: Iterable[Any], max_epochs: int,
            unfinished: set[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trials, epochs) from Ray `Result`s; retried or resumed trials keep one row per epoch (its first report).
@@ -84,9 +98,10 @@ def tables(results: Iterable[Any], max_epochs: int,
     """
     rows, epoch_frames = [], []
     for r in results:
-        df = r.metrics_dataframe if r.metrics_dataframe is not None else pd.DataFrame()
-        trial_id = str((r.metrics or {}).get("trial_id") or Path(r.path).name)
-        df = with_saved_epochs(df, newest_history(Path(r.path)) if r.path else [])
+        adopted = bool((r.metrics or {}).get(ADOPTED))
+        df = r.metrics_dataframe if r.metrics_dataframe is not None and not adopted else pd.DataFrame()
+        trial_id, folder = result_trial_id(r), result_folder(r)
+        df = with_saved_epochs(df, newest_history(folder) if folder else [])
         if len(df) and "epoch" in df:
             df = df.dropna(subset=["epoch"]).drop_duplicates("epoch", keep="first").sort_values("epoch")
             df = df.assign(trial_id=trial_id, epoch=df["epoch"].astype(int), diverged=df["diverged"].astype(bool))
@@ -95,7 +110,7 @@ def tables(results: Iterable[Any], max_epochs: int,
             df = pd.DataFrame(columns=list(EPOCH_COLUMNS))
         time_s = trial_time_s(df)
         node = str(df["node_id"].iloc[-1]) if "node_id" in df and len(df) else ""
-        cut = trial_id in unfinished or Path(r.path or "").name in unfinished
+        cut = trial_id in unfinished or (folder is not None and folder.name in unfinished)
         if cut and not len(df):
             continue
         rows.append(trial_row(trial_id, with_hidden_sizes(dict(r.config or {})), df, r.error, max_epochs, time_s, node,

@@ -14,6 +14,9 @@ from typing import Any, Literal
 from common.errors import FieldError, InputError
 from data.splits import Splits
 from model.config import TrainConfig
+from tuning import ledger
+from tuning.ledger import Carry
+from tuning.pruning import checkpoint_pruner
 
 log = logging.getLogger(__name__)
 METRIC, MODE = "val_accuracy", "max"
@@ -170,7 +173,8 @@ def make_scheduler(cfg: SearchConfig, max_epochs: int, total: int, cohort: int):
     if name == "sync":
         return SyncHalving(max_epochs, min(cfg.grace_period, max_epochs), cfg.reduction_factor, cohort, total,
                            metric=METRIC)
-    return ASHAScheduler(time_attr="training_iteration", max_t=max_epochs,
+    # time_attr epoch: a trial continued from a checkpoint keeps its epoch count (Ray's iteration restarts)
+    return ASHAScheduler(time_attr="epoch", max_t=max_epochs,
                          grace_period=min(cfg.grace_period, max_epochs), reduction_factor=cfg.reduction_factor)
 
 
@@ -178,15 +182,28 @@ def storage_dir(cfg: SearchConfig, out: Path) -> Path:
     return Path(cfg.storage_path).expanduser().resolve() if cfg.storage_path else out.resolve()
 
 
-def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig, measure_latency: bool, experiment: Path):
-    """`experiment`: the storage folder whose trial checkpoints a resumed trial reads (tuning/checkpoints.py)."""
+def checkpoint_rungs(cfg: SearchConfig, max_epochs: int, pareto: bool) -> frozenset[int]:
+    """The epochs where the scheduler compares trials (and sync pauses them): trials checkpoint there."""
+    from tuning.halving import rung_epochs
+
+    if pareto or scheduler_name(cfg) == "fifo":
+        return frozenset()
+    return frozenset(rung_epochs(max_epochs, min(cfg.grace_period, max_epochs), cfg.reduction_factor))
+
+
+def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig, search: Search, experiment: Path,
+                   carry: Carry | None = None):
+    """`experiment`: the storage folder whose trial checkpoints a resumed trial reads (tuning/checkpoints.py);
+    `carry`: on --resume, which trials ended and which ones Ray's saved state lost (tuning/ledger.py)."""
     from ray import tune
 
     from tuning.trainable import train_trial
 
     resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
-    return tune.with_resources(tune.with_parameters(train_trial, splits=splits, base=base, measure_latency=measure_latency,
-                                                    experiment=str(experiment)), resources)
+    rungs = checkpoint_rungs(cfg, base.epochs, search.pareto)
+    return tune.with_resources(tune.with_parameters(train_trial, splits=splits, base=base,
+                                                    measure_latency=search.measure_latency,
+                                                    experiment=str(experiment), rungs=rungs, carry=carry), resources)
 
 
 def experiments(cfg: SearchConfig, out: Path) -> list[Path]:
@@ -194,6 +211,13 @@ def experiments(cfg: SearchConfig, out: Path) -> list[Path]:
     root = storage_dir(cfg, out)
     found = [p for p in root.glob(f"{EXPERIMENT}*") if p.is_dir() and re.fullmatch(rf"{EXPERIMENT}(-\d+)?", p.name)]
     return sorted(found, key=lambda p: int(p.name.partition("-")[2] or 1))
+
+
+def known_trials(path: Path) -> set[str]:
+    """Folder names of the trials an experiment's saved state holds."""
+    from ray.tune import ExperimentAnalysis
+
+    return {Path(t.path).name for t in ExperimentAnalysis(str(path)).trials}
 
 
 def unfinished_trials(path: Path) -> set[str]:
@@ -218,13 +242,15 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
     from ray import tune
 
     storage = storage_dir(cfg, out)
-    trainable = make_trainable(cfg, splits, base, search.measure_latency, restore or storage / experiment)
     if restore is not None:
         if not tune.Tuner.can_restore(str(restore)):
             raise InputError(f"--resume: nothing to resume in {restore} (no interrupted search of that --name)")
         log.info("restoring %s", restore)
+        carry = ledger.read(out / ledger.LEDGER, restore.name, known_trials(restore))
+        trainable = make_trainable(cfg, splits, base, search, restore, carry)
         return tune.Tuner.restore(str(restore), trainable=trainable, param_space=search.param_space,
                                   resume_unfinished=True, resume_errored=True, restart_errored=False)
+    trainable = make_trainable(cfg, splits, base, search, storage / experiment)
     tune_config = tune.TuneConfig(
         metric=None if search.pareto else METRIC, mode=None if search.pareto else MODE,
         search_alg=search.search_alg, num_samples=search.num_samples,
@@ -235,9 +261,12 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
     )
     run_config = tune.RunConfig(
         name=experiment, storage_path=str(storage), verbose=1 if cfg.ray_output else 0,
-        callbacks=[*(callbacks or []), state_backup(storage / experiment)],
+        # Ray pickles these with the Tuner: a restored experiment keeps recording and pruning
+        callbacks=[*(callbacks or []), state_backup(storage / experiment),
+                   ledger.ledger_callback((out / ledger.LEDGER).resolve(), experiment), checkpoint_pruner()],
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # see quiet_ray_env
+        # Ray keeps every checkpoint (and forces no extra state saves): CheckpointPruner deletes old ones
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
     )
     return tune.Tuner(trainable, param_space=search.param_space, tune_config=tune_config, run_config=run_config)
 
@@ -268,11 +297,11 @@ def state_backup(experiment: Path, every_s: float = 1.0):
 def quiet_ray_env(show: bool) -> None:
     """Ray's console output is off unless --ray-output (our own bar reports progress).
 
-    Also: the experiment state is saved on every step of Ray's loop (a few KB), so a killed
-    driver's state never lags a trial by more than one checkpoint; with two checkpoints kept
-    per trial, the one the saved state names still exists when --resume restores it.
+    Ray saves its experiment state at its own pace (at most 5 % of the driver's time, every 10 s or
+    more): each save rewrites every trial's state, so saving on every step grew as N². What a
+    killed driver's state lacks, --resume reads from trials.jsonl (tuning/ledger.py) and from the
+    trials' own checkpoints (tuning/checkpoints.py).
     """
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     if not show:
         logging.getLogger("ray").setLevel(logging.ERROR)
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

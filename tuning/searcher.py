@@ -36,15 +36,42 @@ class StudySearch(OptunaSearch):
         self.batch, self.left = batch, total  # batch > 0: --deterministic (see suggest)
         self.queued: list[optuna.trial.Trial] = []
         self.batch_ids: list[str] = []
+        waiting = [t.number for t in self._ot_study.get_trials(deepcopy=False) if t.state.name == "WAITING"]
+        self.first_number = min(waiting, default=len(self._ot_study.trials))  # this experiment's first trial
+        self.adopt: list[int] = []
 
     @property
     def study(self) -> optuna.Study:
         """The Optuna study this searcher asks and tells."""
         return self._ot_study
 
+    def restore(self, checkpoint_path: str) -> None:
+        """Ray's restore of this searcher. Trials of this experiment that the study holds and this
+        state does not know were handed out after Ray's last save: they are handed out again first,
+        with their own parameters, and the trainable carries on their checkpoints (tuning/ledger.py)."""
+        super().restore(checkpoint_path)
+        known = set(self._ot_trials)
+        self.adopt = [t.number for t in self._ot_study.get_trials(deepcopy=False)
+                      if t.number >= getattr(self, "first_number", math.inf)  # (a state saved before it was kept)
+                      and t.user_attrs.get(RAY_ID) not in (None, *known)]
+        self.queued = [q for q in self.queued if q.number not in self.adopt]
+        if self.adopt:
+            log.info("handing out again %d trial(s) started after the last save: %s", len(self.adopt), self.adopt)
+
+    def _adopt(self, trial_id: str) -> None:
+        frozen = self._ot_study.get_trials(deepcopy=False)[self.adopt.pop(0)]
+        self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, frozen._trial_id)
+        if frozen.state.is_finished():  # the study has its result already: nothing to tell again
+            self._completed_trials.add(trial_id)
+        if self.batch:
+            self.batch_ids.append(trial_id)
+            self.left -= 1
+
     def suggest(self, trial_id: str):
         """With `batch`, trials are asked `batch` at a time, each batch only once the one before has
         ended: what TPE sees then depends on results, not on the order trials happened to finish."""
+        if trial_id not in self._ot_trials and self.adopt:
+            self._adopt(trial_id)
         if self.batch and trial_id not in self._ot_trials:
             if not self.queued:
                 if self.left <= 0 or any(t not in self._completed_trials for t in self.batch_ids):
@@ -55,7 +82,7 @@ class StudySearch(OptunaSearch):
             self.batch_ids.append(trial_id)
             self.left -= 1
         config = super().suggest(trial_id)
-        if trial_id in self._ot_trials:
+        if trial_id in self._ot_trials and trial_id not in self._completed_trials:
             self._ot_trials[trial_id].set_user_attr(RAY_ID, trial_id)
         return config
 

@@ -12,12 +12,15 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from tuning.bounded_tpe import BoundedTPESampler
+
 log = logging.getLogger(__name__)
 RAY_ID = "ray_trial_id"  # user attribute linking an Optuna trial to its row in trials.csv
 
 
 def make_sampler(name: str, seed: int, multi_objective: bool) -> optuna.samplers.BaseSampler:
-    """Seeded samplers; TPE is multivariate (grouped, for the conditional depth) with a constant liar."""
+    """Seeded samplers; TPE is multivariate (grouped, for the conditional depth) with a constant liar,
+    and reads a bounded history past 1,000 finished trials (tuning/bounded_tpe.py)."""
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
@@ -28,8 +31,7 @@ def make_sampler(name: str, seed: int, multi_objective: bool) -> optuna.samplers
         return optuna.samplers.NSGAIISampler(seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                          constant_liar=not multi_objective)
+        return BoundedTPESampler(seed=seed, multivariate=True, group=True, constant_liar=not multi_objective)
 
 
 def storage_url(out: Path) -> str:

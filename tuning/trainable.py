@@ -1,7 +1,9 @@
 """The Ray Tune trainable: the dataset, the MLP and model/train.py's loop, one report per epoch.
 
-The data arrives once through the object store (`tune.with_parameters`); each epoch reports
-metrics with a checkpoint, so a retried trial resumes from its last epoch, not from epoch 0.
+The data arrives once through the object store (`tune.with_parameters`). Every epoch reports its
+metrics; a checkpoint goes with the report only where one can be needed (`checkpoint_due`): at the
+scheduler's rungs (where a trial may be paused), at the trial's end, and at least once a minute
+(so a retried or resumed trial loses at most about a minute of training).
 """
 from __future__ import annotations
 
@@ -20,10 +22,18 @@ from data.splits import Splits
 from model.mlp import count_params
 from model.config import TrainConfig
 from model.loop import DeviceData, Run, build_run, fit, setup, to_device
-from tuning.checkpoints import STATE_FILE, epoch_of, load_state, newest_state, write
+from tuning.checkpoints import STATE_FILE, epoch_of, load_state, newest_history, newest_state, write
+from tuning.ledger import ADOPTED, ADOPTED_ID, Carry
 from tuning.space import apply_params
 
 log = logging.getLogger(__name__)
+CHECKPOINT_AFTER_S = 60.0  # a checkpoint at least this often: the most training a retry or resume redoes
+
+
+def checkpoint_due(epoch: int, max_epochs: int, rungs: frozenset[int], diverged: bool, since_s: float) -> bool:
+    """Whether this epoch's report carries a checkpoint. Rungs: ASHA/sync compare (and sync pauses)
+    there; the last epoch: the tables and a resume read the finished trial's history from it."""
+    return epoch in rungs or epoch >= max_epochs or diverged or since_s >= CHECKPOINT_AFTER_S
 
 
 def latency_ms(model: torch.nn.Module, device: torch.device, batch: int = 1000, repeats: int = 5) -> float:
@@ -67,31 +77,56 @@ def device_data(splits: Splits, device: torch.device) -> DeviceData:
     return _DEVICE_DATA[key]
 
 
-def start_state(checkpoint: tune.Checkpoint | None, experiment: str | None) -> dict | None:
-    """Where a retried or resumed trial carries on: the newer of Ray's checkpoint and the newest whole
-    one in the trial's folder (Ray's can lag behind a driver that was killed); None: from epoch 0."""
-    given = None
+def start_state(checkpoint: tune.Checkpoint | None, folders: list[Path]) -> dict | None:
+    """Where a retried or resumed trial carries on: the newest of Ray's checkpoint and the newest whole
+    one in each of `folders` (its own, and its lost incarnations'; Ray's record can lag behind a driver
+    that was killed); None: from epoch 0."""
+    best = None
     if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            given = load_state(Path(d) / STATE_FILE)
-    on_disk = newest_state(Path(experiment) / Path(tune.get_context().get_trial_dir()).name) if experiment else None
-    best = on_disk if epoch_of(on_disk) > epoch_of(given) else given
+        try:
+            with checkpoint.as_directory() as d:
+                best = load_state(Path(d) / STATE_FILE)
+        except (OSError, ValueError):  # pruned or never persisted: the folders below are read anyway
+            best = None
+    for folder in folders:
+        on_disk = newest_state(folder)
+        if epoch_of(on_disk) > epoch_of(best):
+            best = on_disk
     if checkpoint is not None and best is None:
         log.warning("no whole checkpoint of this trial: it restarts from epoch 0")
     return best
 
 
+def ended_before(own: str, config: dict[str, Any], carry: Carry | None, experiment: Path) -> dict | None:
+    """The last metrics of this trial, or of its lost incarnation, when the record says it ended
+    before a resume (its report again, so the driver's tables hold it); None: it has to train."""
+    if carry is None:
+        return None
+    for folder in [own, *carry.lost_of(config)]:
+        history = newest_history(experiment / folder) if folder in carry.ended else []
+        if history:
+            return history[-1] if folder == own else {**history[-1], ADOPTED: folder, ADOPTED_ID: carry.ended[folder]}
+    return None
+
+
 def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measure_latency: bool = False,
-                experiment: str | None = None) -> None:
+                experiment: str | None = None, rungs: frozenset[int] = frozenset(), carry: Carry | None = None) -> None:
     """Function trainable: `config` holds the searched hyperparameters, `base` everything else.
 
     `experiment`: Ray's experiment folder in storage, where the trial's own checkpoints are read.
+    `rungs`: the scheduler's rung epochs (checkpointed). `carry`: on --resume, what the record says.
     """
+    own = Path(tune.get_context().get_trial_dir()).name
+    folders = [Path(experiment) / f for f in [own, *(carry.lost_of(config) if carry else [])]] if experiment else []
+    done = ended_before(own, config, carry, Path(experiment)) if experiment else None
+    if done is not None:
+        tune.report(done)
+        return
     cfg = apply_params(base, config)
     device = setup(cfg)
     data = device_data(splits, device)
     run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
-    saved = start_state(tune.get_checkpoint(), experiment)
+    saved = start_state(tune.get_checkpoint(), folders)
     history: list[dict[str, Any]] = saved["history"] if saved else []
     if saved is not None:  # a retried or resumed trial carries on from its last epoch
         run.load_state_dict(saved["run"])
@@ -102,15 +137,19 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measu
             return
     # depends on the architecture only: measured once, and only for the latency objective
     latency = latency_ms(run.model, device) if measure_latency else float("nan")
-    clock = {"train_s": 0.0, "t0": time.perf_counter()}
+    clock = {"train_s": 0.0, "t0": time.perf_counter(), "saved": time.monotonic()}
 
     def on_epoch(m: dict, r: Run) -> None:
         clock["train_s"] += time.perf_counter() - clock["t0"]
         metrics = trial_metrics(m, r, clock["train_s"], latency)
         history.append(metrics)
-        with tempfile.TemporaryDirectory() as d:
-            write(Path(d), r.state_dict(), history)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+        if checkpoint_due(int(m["epoch"]), cfg.epochs, rungs, bool(m["diverged"]), time.monotonic() - clock["saved"]):
+            with tempfile.TemporaryDirectory() as d:
+                write(Path(d), r.state_dict(), history)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+            clock["saved"] = time.monotonic()
+        else:
+            tune.report(metrics)
         clock["t0"] = time.perf_counter()
 
     fit(run, data, on_epoch)

@@ -1,0 +1,52 @@
+"""tuning/bounded_tpe.py: which trials TPE is shown past the threshold, and that below it nothing changes."""
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from tuning.bounded_tpe import BoundedTPESampler, bounded
+
+State = optuna.trial.TrialState
+
+
+def trial(number: int, state=State.COMPLETE, value=None, steps=None) -> optuna.trial.FrozenTrial:
+    t = optuna.trial.create_trial(state=state, value=value if state == State.COMPLETE else None,
+                                  intermediate_values=steps or {})
+    t.number = number
+    return t
+
+
+def test_below_the_threshold_every_trial_is_shown():
+    trials = [trial(i, value=i / 10) for i in range(5)]
+    assert bounded(trials, True, threshold=5, best=1, latest=1) == trials
+
+
+def test_past_the_threshold_the_best_the_latest_and_the_running_are_shown():
+    # Rule: best 2 by value (maximize: 0.9, 0.8), latest 2 of the others (numbers 4, 5), every running one.
+    values = [0.9, 0.1, 0.8, 0.2, 0.3, 0.4]
+    trials = [trial(i, value=v) for i, v in enumerate(values)] + [trial(6, State.RUNNING)]
+    assert [t.number for t in bounded(trials, True, threshold=3, best=2, latest=2)] == [0, 2, 4, 5, 6]
+
+
+def test_completed_trials_rank_above_pruned_ones_and_later_rungs_above_earlier():
+    # Rule: TPE's order: completed by value, then pruned by last step reached, then by value there.
+    trials = [trial(0, State.PRUNED, steps={1: 0.99}), trial(1, State.PRUNED, steps={1: 0.5, 3: 0.6}),
+              trial(2, value=0.7), trial(3, State.PRUNED, steps={1: 0.2})]
+    assert [t.number for t in bounded(trials, True, threshold=0, best=2, latest=0)] == [1, 2]
+
+
+@pytest.mark.parametrize("threshold", [1000, 5])
+def test_the_sampler_runs_a_study(threshold):
+    # Rule: below the threshold it suggests exactly what TPE does with the same seed; past it, it still
+    # suggests values inside the space.
+    def objective(t):
+        return -(t.suggest_float("x", -5, 5) - 1) ** 2 - t.suggest_int("k", 0, 3)
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    kw = dict(seed=0, multivariate=True, group=True, n_startup_trials=5)
+    ours = optuna.create_study(direction="maximize", sampler=BoundedTPESampler(threshold=threshold, best=3, latest=2, **kw))
+    plain = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(**kw))
+    ours.optimize(objective, n_trials=20)
+    plain.optimize(objective, n_trials=20)
+    same = [t.params for t in ours.trials] == [t.params for t in plain.trials]
+    assert same if threshold == 1000 else (not same and all(-5 <= t.params["x"] <= 5 for t in ours.trials))

@@ -1,0 +1,46 @@
+"""tuning/trainable.py: when a report carries a checkpoint, and what a resumed trial that had ended reports."""
+from __future__ import annotations
+
+import pytest
+
+from tuning.checkpoints import write
+from tuning.ledger import ADOPTED, ADOPTED_ID, Carry, config_key
+from tuning.trainable import CHECKPOINT_AFTER_S, checkpoint_due, ended_before
+
+RUNGS = frozenset({3, 12, 48})
+
+
+@pytest.mark.parametrize("epoch,diverged,since,due", [
+    (3, False, 0.0, True),  # a rung: the scheduler may pause or compare there
+    (60, False, 0.0, True),  # the last epoch
+    (7, True, 0.0, True),  # a diverged epoch ends the trial
+    (7, False, CHECKPOINT_AFTER_S, True),  # a minute since the last one
+    (7, False, 1.0, False),  # none of these
+])
+def test_checkpoint_due(epoch, diverged, since, due):
+    assert checkpoint_due(epoch, 60, RUNGS, diverged, since) is due
+
+
+def history_in(folder, epochs):
+    (folder / "checkpoint_000000").mkdir(parents=True)
+    write(folder / "checkpoint_000000", {}, [{"epoch": e, "val_accuracy": e / 10} for e in range(1, epochs + 1)])
+
+
+def test_an_ended_trial_reports_its_last_epoch_again(tmp_path):
+    history_in(tmp_path / "t1", 3)
+    assert ended_before("t1", {"lr": 0.1}, Carry(ended={"t1": "id1"}), tmp_path) == {"epoch": 3, "val_accuracy": 0.3}
+
+
+def test_a_trial_asked_again_reports_its_lost_incarnation_under_that_id(tmp_path):
+    # Rule: the new trial reports the lost one's last epoch, naming the folder and trial id it stands for.
+    history_in(tmp_path / "old", 2)
+    carry = Carry(ended={"old": "id-old"}, lost={config_key({"lr": 0.1}): ["old"]})
+    got = ended_before("new", {"lr": 0.1}, carry, tmp_path)
+    assert got == {"epoch": 2, "val_accuracy": 0.2, ADOPTED: "old", ADOPTED_ID: "id-old"}
+
+
+def test_a_trial_that_has_not_ended_trains(tmp_path):
+    history_in(tmp_path / "t1", 2)
+    carry = Carry(ended={}, lost={config_key({"lr": 0.1}): ["t1"]})
+    assert ended_before("t2", {"lr": 0.1}, carry, tmp_path) is None
+    assert ended_before("t2", {"lr": 0.1}, None, tmp_path) is None
