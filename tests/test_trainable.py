@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tuning.checkpoints import write
-from tuning.ledger import ADOPTED, ADOPTED_ID, Carry, config_key
+from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, Carry, config_key
 from tuning.trainable import CHECKPOINT_AFTER_S, checkpoint_due, ended_before
 
 RUNGS = frozenset({3, 12, 48})
@@ -28,7 +28,8 @@ def history_in(folder, epochs):
 
 def test_an_ended_trial_reports_its_last_epoch_again(tmp_path):
     history_in(tmp_path / "t1", 3)
-    assert ended_before("t1", {"lr": 0.1}, Carry(ended={"t1": "id1"}), tmp_path) == {"epoch": 3, "val_accuracy": 0.3}
+    got = ended_before("t1", {"lr": 0.1}, Carry(ended={"t1": "id1"}), tmp_path)
+    assert got == {"epoch": 3, "val_accuracy": 0.3, AGAIN: True}
 
 
 def test_a_trial_asked_again_reports_its_lost_incarnation_under_that_id(tmp_path):

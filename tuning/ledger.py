@@ -21,6 +21,7 @@ LEDGER = "trials.jsonl"
 STARTED, ENDED = "started", "ended"
 ADOPTED = "adopted_from"  # metric of a trial asked again after a resume: the lost incarnation's folder...
 ADOPTED_ID = "adopted_trial_id"  # ...and its trial id, under which the tables list the results it reports
+AGAIN = "reported_again"  # an epoch reported again after a resume: the tables take it from the trial's history
 
 
 def config_key(config: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from common.atomic import atomic_write, write_json
 from tuning.checkpoints import newest_history
-from tuning.ledger import ADOPTED, ADOPTED_ID
+from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN
 from tuning.space import DEPTH, WIDTH
 from tuning.tables import (COMPLETED, DIVERGED, EPOCH_COLUMNS, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY,
                            encode_sizes, ranked)
@@ -100,6 +100,8 @@ def tables(results: Iterable[Any], max_epochs: int,
     for r in results:
         adopted = bool((r.metrics or {}).get(ADOPTED))
         df = r.metrics_dataframe if r.metrics_dataframe is not None and not adopted else pd.DataFrame()
+        if AGAIN in df:  # Ray stamps a report with its own pid and time: the history holds the epoch as it ran
+            df = df[df[AGAIN] != True]  # noqa: E712 — NaN where the epoch was reported once
         trial_id, folder = result_trial_id(r), result_folder(r)
         df = with_saved_epochs(df, newest_history(folder) if folder else [])
         if len(df) and "epoch" in df:

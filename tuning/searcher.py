@@ -51,6 +51,9 @@ class StudySearch(OptunaSearch):
         with their own parameters, and the trainable carries on their checkpoints (tuning/ledger.py)."""
         super().restore(checkpoint_path)
         known = set(self._ot_trials)
+        for trial_id, ot_trial in self._ot_trials.items():  # ended after the save: told already
+            if self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
+                self._completed_trials.add(trial_id)
         self.adopt = [t.number for t in self._ot_study.get_trials(deepcopy=False)
                       if t.number >= getattr(self, "first_number", math.inf)  # (a state saved before it was kept)
                       and t.user_attrs.get(RAY_ID) not in (None, *known)]

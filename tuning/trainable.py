@@ -23,7 +23,7 @@ from model.mlp import count_params
 from model.config import TrainConfig
 from model.loop import DeviceData, Run, build_run, fit, setup, to_device
 from tuning.checkpoints import STATE_FILE, epoch_of, load_state, newest_history, newest_state, write
-from tuning.ledger import ADOPTED, ADOPTED_ID, Carry
+from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, Carry
 from tuning.space import apply_params
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ def ended_before(own: str, config: dict[str, Any], carry: Carry | None, experime
     for folder in [own, *carry.lost_of(config)]:
         history = newest_history(experiment / folder) if folder in carry.ended else []
         if history:
-            return history[-1] if folder == own else {**history[-1], ADOPTED: folder, ADOPTED_ID: carry.ended[folder]}
+            return {**history[-1], AGAIN: True} if folder == own else {**history[-1], ADOPTED: folder,
+                                                                       ADOPTED_ID: carry.ended[folder]}
     return None
 
 
@@ -133,7 +134,7 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measu
         if run.epoch >= cfg.epochs or saved["metrics"]["diverged"]:
             # It had finished when the driver died: report its last epoch again, so the
             # driver's tables hold it even if the first report was lost with the driver.
-            tune.report(saved["metrics"])
+            tune.report({**saved["metrics"], AGAIN: True})
             return
     # depends on the architecture only: measured once, and only for the latency objective
     latency = latency_ms(run.model, device) if measure_latency else float("nan")
