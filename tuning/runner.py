@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import signal
@@ -17,6 +16,7 @@ from model.config import TrainConfig
 from tuning import ledger
 from tuning.ledger import Carry
 from tuning.pruning import checkpoint_pruner
+from tuning.state_backup import backup_callback
 
 log = logging.getLogger(__name__)
 METRIC, MODE = "val_accuracy", "max"
@@ -262,36 +262,13 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
     run_config = tune.RunConfig(
         name=experiment, storage_path=str(storage), verbose=1 if cfg.ray_output else 0,
         # Ray pickles these with the Tuner: a restored experiment keeps recording and pruning
-        callbacks=[*(callbacks or []), state_backup(storage / experiment),
+        callbacks=[*(callbacks or []), backup_callback(storage / experiment),
                    ledger.ledger_callback((out / ledger.LEDGER).resolve(), experiment), checkpoint_pruner()],
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         # Ray keeps every checkpoint (and forces no extra state saves): CheckpointPruner deletes old ones
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
     )
     return tune.Tuner(trainable, param_space=search.param_space, tune_config=tune_config, run_config=run_config)
-
-
-def state_backup(experiment: Path, every_s: float = 1.0):
-    """A Tune callback that keeps a whole copy of the experiment state beside it (tuning/state_backup.py).
-
-    Ray asks callbacks for their state right after each save of the experiment state, which is when
-    the copy is made; at most once every `every_s` seconds, so large states cost little.
-    """
-    import time
-
-    from ray import tune
-
-    from tuning.state_backup import back_up
-
-    class _Backup(tune.Callback):
-        last = -math.inf
-
-        def get_state(self) -> None:
-            if time.monotonic() - self.last >= every_s and back_up(experiment) is not None:
-                self.last = time.monotonic()
-            return None  # stateless: Ray writes no callback file for it
-
-    return _Backup()
 
 
 def quiet_ray_env(show: bool) -> None:

@@ -11,6 +11,7 @@ place of cut files. Ray's restore looks for its own names only, so it never read
 from __future__ import annotations
 
 import json
+import math
 import pickle
 from pathlib import Path
 
@@ -75,3 +76,24 @@ def cut_files(experiment: Path) -> list[Path]:
     """The newest state files that do not load."""
     files = [newest(experiment, p) for p in (EXPERIMENT_STATE, *SEARCH_STATES)]
     return [f for f in files if f is not None and whole(f) is None]
+
+
+def backup_callback(experiment: Path, every_s: float = 1.0):
+    """A Tune callback that keeps a whole copy of the experiment state beside it (`back_up`).
+
+    Ray asks callbacks for their state right after each save of the experiment state, which is when
+    the copy is made; at most once every `every_s` seconds, so large states cost little.
+    """
+    import time
+
+    from ray import tune
+
+    class _Backup(tune.Callback):
+        last = -math.inf
+
+        def get_state(self) -> None:
+            if time.monotonic() - self.last >= every_s and back_up(experiment) is not None:
+                self.last = time.monotonic()
+            return None  # stateless: Ray writes no callback file for it
+
+    return _Backup()
