@@ -106,7 +106,7 @@ def test_grid_resumes_after_driver_sigkill(tmp_path):
 
 def test_optuna_resumes_after_driver_sigkill(tmp_path):
     # Rule: after the driver is killed, --resume continues the same study to N trials in trials.csv,
-    # none repeated, finished ones not rerun, and study.db agrees with the table.
+    # none repeated, finished ones not rerun, and the study agrees with the table.
     from tuning.study import RAY_ID, load_study
 
     space = write_space(tmp_path / "s.yaml", {"lr": {"distribution": "loguniform", "low": 0.01, "high": 0.2},

@@ -91,6 +91,14 @@ def test_plots_and_tensorboard_logs_written(finished):
         assert (finished / "plots" / name).stat().st_size > 1000, name
     events = list((finished / "tune").glob("*/events.out.tfevents.*"))
     assert len(events) == 4
+    # and each file holds its trial's validation curve, epoch by epoch, as epochs.csv has it
+    from tests.test_tensorboard import read_scalars
+
+    epochs = pd.read_csv(finished / "epochs.csv")
+    for f in events:
+        curve = read_scalars(f)["ray/tune/val_accuracy"]
+        mine = epochs[epochs["trial_id"] == f.parent.name.split("_")[2]]
+        assert curve == pytest.approx(dict(zip(mine["epoch"], mine["val_accuracy"])), abs=1e-6)
 
 
 def test_asha_stops_weak_trials_and_records_divergence(ray_session, tmp_path):

@@ -152,8 +152,8 @@ def cut_half(f: Path) -> Path:
 
 
 DAMAGE = {
-    "study.db cut in half": (lambda out: cut_half(out / "study.db"), "damaged Optuna study"),
-    "study.db of 0 bytes": (lambda out: (out / "study.db").write_bytes(b"") or out / "study.db", "damaged Optuna study"),
+    "study.log cut in half": (lambda out: cut_half(out / "study.log"), "damaged Optuna study"),
+    "study.log of 0 bytes": (lambda out: (out / "study.log").write_bytes(b"") or out / "study.log", "damaged Optuna study"),
     "experiment state cut, no backup": (lambda out: cut_state(out, keep_backup=False), "damaged experiment state"),
 }
 

@@ -33,7 +33,7 @@ def study_run(ray_session, tmp_path_factory):
 
 
 def test_study_states_match_trials_table(study_run):
-    # Rule: study.db holds one trial per row of trials.csv, its state following the row's status.
+    # Rule: the study holds one trial per row of trials.csv, its state following the row's status.
     study = load_study(study_run)
     trials = pd.read_csv(study_run / "trials.csv")
     assert len(study.trials) == 4 == len(trials)
@@ -43,8 +43,11 @@ def test_study_states_match_trials_table(study_run):
 
 
 def test_study_is_readable_by_optuna_with_intermediate_values(study_run):
-    # Rule: optuna.load_study reads study.db; every trial that trained has per-epoch intermediate values.
-    study = optuna.load_study(study_name="o", storage=f"sqlite:///{study_run / 'study.db'}")
+    # Rule: optuna.load_study reads study.log; every trial that trained has per-epoch intermediate values.
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(study_run / "study.log")))
+    study = optuna.load_study(study_name="o", storage=storage)
     epochs = pd.read_csv(study_run / "epochs.csv")
     for t in study.trials:
         if t.state.name in ("COMPLETE", "PRUNED"):
@@ -81,7 +84,7 @@ def test_conditional_widths_follow_depth(study_run):
 
 
 def test_optuna_plots_come_from_the_study(study_run):
-    # Rule: the Optuna plots are drawn into plots/ from study.db.
+    # Rule: the Optuna plots are drawn into plots/ from the study.
     for name in ("optuna_history.png", "optuna_intermediate.png", "optuna_parallel.png", "optuna_slices.png"):
         assert (study_run / "plots" / name).stat().st_size > 1000, name
 
@@ -130,7 +133,7 @@ def test_multi_objective_writes_pareto_front(ray_session, tmp_path):
 
 def test_resume_adds_trials_to_a_finished_study(ray_session, tmp_path):
     # Rule: --resume --trials N on a finished study of M < N trials runs only the N - M missing ones:
-    # the first M rows keep their epochs untouched, no configuration repeats, study.db agrees.
+    # the first M rows keep their epochs untouched, no configuration repeats, the study agrees.
     space = write_space(tmp_path / "s.yaml", {"lr": {"distribution": "loguniform", "low": 0.01, "high": 0.2}},
                         epochs=1, batch_size=64)
     args = ["--space", str(space), "--results-dir", str(tmp_path), "--name", "x", "--sampler", "random",
@@ -149,3 +152,38 @@ def test_resume_adds_trials_to_a_finished_study(ray_session, tmp_path):
     # and a third call with the same --trials has nothing left to add
     assert optuna_main([*args, "--trials", "5", "--resume"]) == 0
     assert len(pd.read_csv(tmp_path / "x" / "trials.csv")) == 5 and not (tmp_path / "x" / "tune-3").exists()
+
+
+def test_chunked_search_runs_several_experiments_on_one_study(ray_session, tmp_path):
+    # Rule: --trials 5 --chunk-trials 2 runs tune/, tune-2/ and tune-3/ (2 + 2 + 1 trials) on one study:
+    # every trial once, the warm start only as trial 0, and the tables and the study cover all of them.
+    space = write_space(tmp_path / "s.yaml", {"lr": {"distribution": "loguniform", "low": 0.01, "high": 0.2},
+                                              "batch_size": {"distribution": "categorical", "choices": [16, 64]}},
+                        epochs=1)
+    code = optuna_main(["--space", str(space), "--results-dir", str(tmp_path), "--name", "c", "--trials", "5",
+                        "--chunk-trials", "2", "--scheduler", "fifo", *SMALL])
+    assert code == 0
+    out = tmp_path / "c"
+    assert sorted(p.name for p in out.glob("tune*")) == ["tune", "tune-2", "tune-3"]
+    trials = pd.read_csv(out / "trials.csv")
+    study = load_study(out)
+    assert len(trials) == 5 and trials["trial_id"].is_unique
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    assert {t.user_attrs[RAY_ID] for t in study.trials} == set(trials["trial_id"])
+    assert [(t.params["lr"], t.params["batch_size"]) == (0.1, 16) for t in study.trials].count(True) == 1
+    assert json.loads((out / "search.json").read_text())["planned"] == 5
+
+
+def test_study_in_a_storage_url(ray_session, tmp_path):
+    # Rule: --storage URL keeps the study in that database (none in the folder), search.json records the
+    # URL, and load_study finds the study there by the folder's name.
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    space = write_space(tmp_path / "s.yaml", {"lr": {"distribution": "loguniform", "low": 0.01, "high": 0.2}},
+                        epochs=1, batch_size=64)
+    code = optuna_main(["--space", str(space), "--results-dir", str(tmp_path), "--name", "u", "--trials", "2",
+                        "--storage", url, "--scheduler", "fifo", *SMALL])
+    assert code == 0
+    assert not (tmp_path / "u" / "study.log").exists()
+    assert json.loads((tmp_path / "u" / "search.json").read_text())["search"]["storage"] == url
+    assert optuna.get_all_study_names(url) == ["u"]
+    assert len(load_study(tmp_path / "u").trials) == 2 == len(pd.read_csv(tmp_path / "u" / "trials.csv"))

@@ -46,7 +46,7 @@ def make_parser(prog: str, doc: str, config_cls: type[SearchConfig]) -> argparse
 
 
 def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any],
-                 check_resume: Callable[[Path], None] | None) -> tuple[Claim, list[Path], Any]:
+                 check: Callable[[Any, Path], None] | None) -> tuple[Claim, list[Path], Any]:
     """Check the folder and any state a resume needs, load the data, then lock (and clear) the folder.
 
     Returns the claim, the earlier Ray experiments (on --resume) and what `load` returned. Nothing is
@@ -63,10 +63,10 @@ def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any
             if not earlier:
                 raise InputError(f"--resume: nothing to resume in {out} (no interrupted search of that --name)")
             check_experiment(earlier[-1])
-            if check_resume is not None:
-                check_resume(out)
             for f in damaged_checkpoints(earlier[-1]):
                 log.warning("%s: damaged checkpoint; that trial continues from an earlier one, or from epoch 0", f)
+        if check is not None:
+            check(cfg, out)
         loaded = load()
         if held is None:
             held = lock(out)
@@ -84,7 +84,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
                make_search: Callable[[SearchConfig, SearchSpace, TrainConfig, Path], Search],
                after: Callable[["Finished"], None] | None = None,
                defaults: SearchConfig | None = None, extendable: bool = False,
-               check_resume: Callable[[Path], None] | None = None) -> int:
+               check: Callable[[Any, Path], None] | None = None) -> int:
     """Parse flags, run the search, write tables, retrain the best, print the summary.
 
     With --resume the interrupted Ray experiment is finished first; a search that is `extendable`
@@ -108,7 +108,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     stop = StopOnSignal().install()
     t0 = time.perf_counter()
     # the data is read once here; trials get it through Ray's object store
-    claim, earlier, splits = claim_folder(cfg, kind, out, lambda: fitting(load_splits(dcfg), space, base), check_resume)
+    claim, earlier, splits = claim_folder(cfg, kind, out, lambda: fitting(load_splits(dcfg), space, base), check)
     try:
         info = {"kind": kind, "state": STATE_RUNNING, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
                 "space": {"path": space.path, "fixed": space.fixed, "params": space.names}, "base_config": base.to_dict()}
@@ -123,7 +123,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
                 claim.release()
                 shutil.rmtree(out, ignore_errors=True)
             raise
-        total = search.num_samples
+        total = search.planned or search.num_samples
         info["planned"] = total
         write_json(out / MARKER, info)
         bar = TrialBar(total, base.epochs)
@@ -141,12 +141,14 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
             with stop.tune_loop():
                 grid = tuner.fit()
             results += list(grid)
-            left = total - len(results)
-            if stop.signum is None and extendable and cfg.resume and left > 0:  # a finished study asked for more
+            count, asked = max(len(earlier), 1), None if earlier else search.num_samples
+            while extendable and stop.signum is None and (nxt := next_chunk(
+                    cfg, total - len(results), len(grid), asked, time.perf_counter() - fit_start)) is not None:
                 bar.set_done(len(results))
-                more = make_search(dataclasses.replace(cfg, trials=left), space, base, out)
-                name = f"{EXPERIMENT}-{len(earlier) + 1}"
-                print(f"adding {left} trial(s) to the {len(results)} already run (Ray experiment {name}/)")
+                more = make_search(nxt, space, base, out)
+                count, asked = count + 1, more.num_samples
+                name = f"{EXPERIMENT}-{count}"
+                print(f"adding {more.num_samples} trial(s) to the {len(results)} already run (Ray experiment {name}/)")
                 tuner = build_tuner(cfg, out, splits, base, more, experiment=name, callbacks=[as_callback(bar)])
                 with stop.tune_loop():
                     grid = tuner.fit()
@@ -187,6 +189,19 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
 
     finally:
         claim.release()  # in-process callers (tests, notebooks) may run the same name again
+
+def next_chunk(cfg: SearchConfig, left: int, ran: int, asked: int | None, elapsed_s: float) -> SearchConfig | None:
+    """The flags of the next Ray experiment of a search counted in trials, or None when it is done.
+
+    More trials run when some are missing and the last experiment ran all it was asked (`asked`;
+    None: a restored one, whose plan --resume extends), within what --timeout leaves.
+    """
+    timeout = getattr(cfg, "timeout", None)
+    if left <= 0 or (asked is not None and ran < asked) or (timeout is not None and elapsed_s >= timeout):
+        return None
+    more = {"trials": left, "overwrite": False}  # (a later experiment adds to the study; it never replaces it)
+    return dataclasses.replace(cfg, **more, **({} if timeout is None else {"timeout": timeout - elapsed_s}))
+
 
 def interrupted(out: Path, info: dict, trials: Any, signum: int) -> int:
     """search.json says interrupted; no best.json or retrain; one line says how to go on."""

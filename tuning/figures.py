@@ -101,7 +101,7 @@ def figures(tables: Tables) -> Iterator[tuple[str, Any]]:
             log.info("%s: skipped (not enough data)", filename)
             continue
         yield filename, fig
-    if (tables.folder / "study.db").exists():  # an Optuna search: its own plots, from the stored study
+    if (tables.search_info or {}).get("kind") == "optuna":  # its own plots, from the stored study
         from tuning.study import load_study, optuna_figures
 
         study = load_study(tables.folder)

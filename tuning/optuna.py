@@ -1,6 +1,7 @@
 """`python -m tuning.optuna --trials 50`: Optuna (seeded multivariate TPE) on Ray Tune with ASHA.
 
-The study lives in results/<name>/study.db (optuna.load_study / optuna-dashboard read it): ASHA's
+The study lives in results/<name>/study.log, Optuna's journal file, or in --storage's database
+(optuna.load_study / optuna-dashboard read either): ASHA's
 stops are PRUNED, diverged trials FAILED, finished ones COMPLETE with per-epoch intermediate
 values. The notebook's best (lr 0.1, batch 16) is trial 0. `--objectives accuracy,params` (or
 accuracy,latency) searches a Pareto front instead, without ASHA.
@@ -17,12 +18,13 @@ from common.atomic import atomic_write
 from common.cli import run_cli
 from common.errors import InputError
 from tuning.cli import Finished, make_parser, params_of, retrain, run_search
-from tuning.preflight import check_study_db
+from tuning.preflight import check_journal, check_study_db
 from model.config import TrainConfig
 from tuning.runner import METRIC, Search, SearchConfig, scheduler_name
 from tuning.space import NOTEBOOK_BEST, DefineByRun, SearchSpace, apply_params
 from tuning.searcher import StudySearch
-from tuning.study import fail_orphans, load_study, make_sampler, pareto_table, storage_url
+from tuning.study import (JOURNAL, SQLITE, check_url, fail_orphans, journal_storage, load_study, make_sampler,
+                          open_storage, pareto_table)
 
 SECOND_OBJECTIVE = {"params": ("params", "min"), "latency": ("latency_ms", "min")}
 
@@ -39,16 +41,29 @@ class OptunaConfig(SearchConfig):
     """Optuna sampler; nsga2 is for --objectives with two objectives."""
     objectives: str = "accuracy"
     """'accuracy', or a Pareto search: 'accuracy,params' or 'accuracy,latency' (ms per 1,000 images)."""
+    scheduler: Literal["asha", "sync", "fifo"] = "sync"
+    """sync (the default here) pauses each trial at a rung until its cohort of --suggest-batch trials has
+    reported there, and runs new trials before promoted ones: the first trials no longer get the whole
+    budget for want of company, and most trials end early in the search; asha stops weak trials at
+    rungs as they arrive (and allows --timeout); fifo runs every trial to the end."""
     grace_period: int = 3
     """Epochs every trial gets before ASHA may stop it (augmented trials start slower)."""
     reduction_factor: float = 4
     """ASHA keeps the top 1/reduction_factor at each rung: 4 (rungs 3, 12, 48), because TPE's later
     trials are better than its first, and asynchronous ASHA promotes most of a rising sequence."""
-    suggest_batch: int = 8
-    """The sync scheduler compares this many consecutive trials at its rungs; under --deterministic
-    they are also asked together, each batch seeing only batches that have ended."""
+    suggest_batch: int = 16
+    """The sync scheduler compares this many consecutive trials at its rungs (one trial of each such
+    cohort runs to the last epoch); under --deterministic they are also asked together, each batch
+    seeing only batches that have ended."""
     warm_start: bool = True
-    """Evaluate the notebook's best configuration (lr 0.1, batch 16) as trial 0."""
+    """Evaluate the notebook's best configuration (lr 0.1, batch 16) as trial 0, as far as the space
+    allows it (the default space has no batch 16: TPE picks trial 0's batch size)."""
+    storage: str | None = None
+    """Optuna storage URL for the study (postgresql://..., mysql://..., sqlite:///...), for other processes to
+    read it live; default: the journal file study.log in results/<name>/. Recorded in search.json."""
+    chunk_trials: int = 2000
+    """Trials per Ray experiment: a larger --trials runs as several experiments (tune/, tune-2/, ...) on
+    one study, so that Ray's experiment state, which it rewrites whole at each save, stays bounded."""
 
     def validate(self) -> "OptunaConfig":
         super().validate()
@@ -56,11 +71,14 @@ class OptunaConfig(SearchConfig):
             raise InputError(f"--trials {self.trials}: must be >= 1")
         if self.timeout is not None and self.timeout <= 0:
             raise InputError(f"--timeout {self.timeout}: must be > 0 seconds")
+        if self.chunk_trials < 1:
+            raise InputError(f"--chunk-trials {self.chunk_trials}: must be >= 1")
         if self.suggest_batch < 1:
             raise InputError(f"--suggest-batch {self.suggest_batch}: must be >= 1")
         if self.timeout is not None and (self.deterministic or self.scheduler == "sync"):
             raise InputError(f"--timeout {self.timeout}: trials started within a time limit depend on the "
-                             "machine's speed; it cannot be used with --deterministic or --scheduler sync")
+                             "machine's speed; it cannot be used with --deterministic or --scheduler sync "
+                             "(the default): add --scheduler asha")
         parts = self.objective_list()
         if parts[0] != "accuracy" or len(parts) > 2 or (len(parts) == 2 and parts[1] not in SECOND_OBJECTIVE):
             raise InputError(f"--objectives {self.objectives}: use accuracy, accuracy,params or accuracy,latency")
@@ -84,24 +102,29 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base: TrainConfig, out:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     metrics, modes = metrics_and_modes(cfg)
     multi = len(metrics) > 1
-    points = [w for w in [_warm_start(space)] if w] if cfg.warm_start and not cfg.resume else None
-    stored = load_study(out)  # adding trials to a finished study: seed past its trials, or a random
-    seed = cfg.seed + (len(stored.trials) if stored else 0)  # sampler would repeat its first suggestions
+    if cfg.overwrite and cfg.storage and load_study(out, cfg.storage) is not None:  # --overwrite: replace it
+        optuna.delete_study(study_name=out.name, storage=cfg.storage)
+    stored = load_study(out, cfg.storage)  # adding trials to a study (a chunk, a top-up): seed past its trials, or a
+    done = len(stored.trials) if stored else 0  # random sampler would repeat its first suggestions
+    seed = cfg.seed + done
+    points = [w for w in [_warm_start(space)] if w] if cfg.warm_start and not done and not cfg.resume else None
+    runs = min(cfg.trials, cfg.chunk_trials)
     searcher = StudySearch(
         space=DefineByRun(space), metric=metrics if multi else metrics[0], mode=modes if multi else modes[0],
         points_to_evaluate=points, sampler=make_sampler(cfg.sampler, seed, multi),
-        study_name=out.name, storage=optuna.storages.RDBStorage(storage_url(out)), seed=seed,
-        max_epochs=base.epochs, batch=cfg.suggest_batch if cfg.deterministic else 0, total=cfg.trials,
+        study_name=out.name, storage=open_storage(out, cfg.storage) or journal_storage(out / JOURNAL), seed=seed,
+        max_epochs=base.epochs, batch=cfg.suggest_batch if cfg.deterministic else 0, total=runs,
     )
     searcher.study.set_user_attr("objectives", metrics)
     import ray
 
     slots = int(ray.cluster_resources().get("CPU", 1) // cfg.cpus_per_trial) or 1
-    # sync halving compares one batch at a time; its trials paused at a rung hold no slot but are live here
+    # sync halving compares one batch at a time; its trials paused at a rung hold no slot but are live
+    # here, so new trials are not held back by them (they run first: the long trials come last)
     cohort = cfg.suggest_batch if scheduler_name(cfg) == "sync" else 0
-    live = max(cfg.max_concurrent or slots, cohort)
+    live = max(cfg.max_concurrent or (runs if cohort else slots), cohort)
     limited = ConcurrencyLimiter(searcher, max_concurrent=live)
-    return Search(search_alg=limited, num_samples=cfg.trials, pareto=multi,
+    return Search(search_alg=limited, num_samples=runs, planned=cfg.trials, pareto=multi,
                   measure_latency="latency_ms" in metrics, time_budget_s=cfg.timeout,
                   cohort=cohort)
 
@@ -125,10 +148,10 @@ def _warm_start(space: SearchSpace) -> dict:
 def after_search(f: Finished) -> None:
     """Study upkeep, then (multi-objective only) pareto.csv and the smallest near-best retrain."""
     cfg: OptunaConfig = f.cfg  # type: ignore[assignment]
-    study = load_study(f.out)
+    study = load_study(f.out, cfg.storage)
     orphans = fail_orphans(study)  # asked just before a killed driver died, never started by Ray
     if orphans:
-        print(f"marked {orphans} never-started trial(s) of the interrupted run FAIL in study.db")
+        print(f"marked {orphans} never-started trial(s) of the interrupted run FAIL in the study")
     if len(cfg.objective_list()) < 2:
         return
     metrics, _ = metrics_and_modes(cfg)
@@ -147,7 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     defaults = OptunaConfig()
     return run_search("optuna", argv, make_parser("python -m tuning.optuna", __doc__, OptunaConfig), optuna_search,
                       after=after_search, defaults=defaults, extendable=True,
-                      check_resume=lambda out: check_study_db(out / "study.db"))
+                      check=check_study)
+
+
+def check_study(cfg: OptunaConfig, out: Path) -> None:
+    """The study a search will write: --storage opens (and holds this study exactly when resuming),
+    or on --resume the folder's study file is whole."""
+    if cfg.storage:
+        check_url(cfg.storage, out.name, cfg.resume, cfg.overwrite)
+    elif cfg.resume:
+        if (out / SQLITE).exists() and not (out / JOURNAL).exists():  # a search from before the journal
+            check_study_db(out / SQLITE)
+        else:
+            check_journal(out / JOURNAL)
 
 
 if __name__ == "__main__":

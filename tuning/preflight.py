@@ -93,6 +93,25 @@ def check_experiment(path: Path) -> None:
             atomic_write(f, lambda tmp, b=backup: shutil.copyfile(b, tmp))
 
 
+def check_journal(path: Path) -> None:
+    """study.log must hold a study in whole lines before a resume appends to it (a line cut by a
+    kill in the middle of a write would join the next one into garbage)."""
+    try:
+        data = path.read_bytes()
+        lines = data.splitlines()
+        if not data.endswith(b"\n"):
+            raise ValueError("its last line is cut" if data else "0 bytes")
+        ops = [json.loads(line)["op_code"] for line in lines]
+        if 0 not in ops:  # Optuna's CREATE_STUDY
+            raise ValueError("no study in it")
+    except FileNotFoundError:
+        raise InputError(f"--resume: {path} is missing; the Optuna study cannot continue") from None
+    except (ValueError, KeyError, TypeError) as e:
+        why = str(e) if type(e) is ValueError else "a line is not an Optuna journal record"
+        raise InputError(f"{path}: damaged Optuna study ({why}); --resume cannot continue it: start again "
+                         "with --overwrite") from None
+
+
 def check_study_db(db: Path) -> None:
     """study.db must be a sound SQLite file holding a study before a resume writes to it."""
     try:

@@ -17,6 +17,7 @@ from tuning import ledger
 from tuning.ledger import Carry
 from tuning.pruning import checkpoint_pruner
 from tuning.state_backup import backup_callback
+from tuning.tensorboard import tensorboard_logger
 
 log = logging.getLogger(__name__)
 METRIC, MODE = "val_accuracy", "max"
@@ -114,6 +115,8 @@ class Search:
     """Stop starting trials after this many seconds (Optuna's --timeout)."""
     cohort: int = 0
     """Trials the sync scheduler compares at each rung; 0: all of them."""
+    planned: int = 0
+    """Trials of the whole search where several Ray experiments run it (Optuna's --chunk-trials); 0: num_samples."""
 
 
 def check_address(address: str, timeout: float = 5.0) -> None:
@@ -263,7 +266,8 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         name=experiment, storage_path=str(storage), verbose=1 if cfg.ray_output else 0,
         # Ray pickles these with the Tuner: a restored experiment keeps recording and pruning
         callbacks=[*(callbacks or []), backup_callback(storage / experiment),
-                   ledger.ledger_callback((out / ledger.LEDGER).resolve(), experiment), checkpoint_pruner()],
+                   ledger.ledger_callback((out / ledger.LEDGER).resolve(), experiment), checkpoint_pruner(),
+                   tensorboard_logger()],
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         # Ray keeps every checkpoint (and forces no extra state saves): CheckpointPruner deletes old ones
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
