@@ -34,14 +34,18 @@ def fake_trial(config: dict[str, Any], splits: Any = None, base: Any = None, mea
     whose height depends on the configuration (so ASHA and TPE have something to rank)."""
     from ray import tune
 
-    from tuning.checkpoints import write
+    from tuning.checkpoints import read_history, write
     from tuning.trainable import checkpoint_due
 
     lr, batch = float(config.get("lr", 0.1)), int(config.get("batch_size", 64))
     height = math.exp(-(math.log10(lr) + 1.3) ** 2) * (1 - 0.05 * math.log2(batch / 16))
     history: list[dict] = []
+    checkpoint = tune.get_checkpoint()  # a trial that sync halving paused at a rung goes on from there
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            history = read_history(Path(d)) or []
     saved = time.monotonic()
-    for epoch in range(1, base.epochs + 1):
+    for epoch in range(len(history) + 1, base.epochs + 1):
         time.sleep(EPOCH_S)
         acc = 0.5 + 0.49 * height * (1 - math.exp(-epoch / 4))
         m = {"epoch": epoch, "train_loss": 1 - acc, "train_accuracy": acc, "val_loss": 1 - acc, "val_accuracy": acc,

@@ -28,8 +28,8 @@ def test_the_estimate_before_any_trial_ended_uses_the_maximum():
 
 
 def test_ended_trials_set_the_expected_length():
-    # a stopped after 1 epoch, b finished 4: expect 2.5 epochs a trial; c running at 1 -> 1.5 left;
-    # 7 not started -> 17.5; 19 trial-epochs at 2 s over 2 at once -> 19 s.
+    # a stopped after 1 epoch, b finished 4: expect 2.5 epochs a trial; c running at 1 -> 3 left (only b
+    # ran longer than 1); 7 not started -> 17.5; 20.5 trial-epochs at 2 s over 2 at once -> 20.5 s.
     p = Progress(total_trials=10, max_epochs=4)
     p.on_result("a", result(0.5))
     for _ in range(4):
@@ -38,8 +38,21 @@ def test_ended_trials_set_the_expected_length():
     p.on_end("b")
     p.on_result("c", result(0.6))
     assert (p.finished, p.stopped, p.failed) == (1, 1, 0)
-    assert p.expected_epochs() == 2.5 and p.epochs_left() == 19.0 and p.seconds_left() == 19.0
-    assert p.text() == "1 running, 2/10 done, 1 stopped early, best val 80.00%, est. left 19s"
+    assert p.expected_epochs() == 2.5 and p.epochs_left() == 20.5 and p.seconds_left() == 20.5
+    assert p.text() == "1 running, 2/10 done, 1 stopped early, best val 80.00%, est. left 20s"
+
+
+def test_a_trial_past_every_early_stop_is_expected_to_run_to_the_maximum():
+    # Rule: halving stops most trials at the first rung; a trial promoted past them all (here at 5 of 20
+    # epochs, every ended trial stopped at 3) still has 15 epochs to go, not 0.
+    p = Progress(total_trials=3, max_epochs=20)
+    for trial in ("a", "b"):
+        for _ in range(3):
+            p.on_result(trial, result(0.5))
+        p.on_end(trial)
+    for _ in range(5):
+        p.on_result("c", result(0.9))
+    assert p.expected_epochs() == 3.0 and p.epochs_left() == 15.0
 
 
 def test_diverged_and_errored_trials_count_as_failed():

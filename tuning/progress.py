@@ -70,10 +70,16 @@ class Progress:
         ended = [n for t, n in self.epochs.items() if t not in self.running]
         return sum(ended) / len(ended) if ended else float(self.max_epochs)
 
+    def running_left(self, done: int) -> float:
+        """Epochs a running trial at `done` epochs still runs, on average: the ended trials that ran
+        longer say how much longer; none did (it outlived every early stop so far): to the maximum."""
+        longer = [n for t, n in self.epochs.items() if t not in self.running and n > done]
+        return sum(longer) / len(longer) - done if longer else float(max(self.max_epochs - done, 0))
+
     def epochs_left(self) -> float:
-        """Trial-epochs still to come: running trials to the expected length, and every trial not started."""
+        """Trial-epochs still to come: running trials as `running_left` says, and every trial not started."""
         expect = self.expected_epochs()
-        running = sum(max(expect - self.epochs[t], 0.0) for t in self.running)
+        running = sum(self.running_left(self.epochs[t]) for t in self.running)
         started = self.done_before + len(self.epochs)
         return running + max(self.total_trials - started, 0) * expect
 
