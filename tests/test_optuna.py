@@ -63,13 +63,14 @@ def test_warm_start_is_trial_zero(study_run):
 
 
 def test_warm_start_keeps_only_what_the_space_allows():
-    # Rule: the warm start sets the notebook's best values that the space can take: optuna_plain has
-    # no batch 16, so trial 0 there is lr 0.1 with the rest sampled.
+    # Rule: the warm start sets the notebook's best values that the space can take: the default space
+    # and optuna_plain have no batch 16, so trial 0 there is lr 0.1 with the rest sampled.
     from tuning.optuna import _warm_start
     from tuning.space import load_space
 
-    assert _warm_start(load_space("optuna")) == {"lr": 0.1, "batch_size": 16}
+    assert _warm_start(load_space("optuna")) == {"lr": 0.1}
     assert _warm_start(load_space("optuna_plain")) == {"lr": 0.1}
+    assert _warm_start(load_space("grid")) == {"lr": 0.1, "batch_size": 16}
 
 
 def test_conditional_widths_follow_depth(study_run):

@@ -114,11 +114,13 @@ class StudySearch(OptunaSearch):
             self.on_trial_result(trial_id, result)
         ot_trial = self._ot_trials[trial_id]
         state, values = optuna.trial.TrialState.COMPLETE, None
-        if error or not result or result.get("diverged") or trial_id not in self.best_seen:
+        # a trial that sync halving stops while paused at a rung ends without a result: its last one counts
+        epoch = int((result or {}).get("epoch", self.last_epoch.get(trial_id, 0)))
+        if error or (result or {}).get("diverged") or trial_id not in self.best_seen or (not result and not epoch):
             state = optuna.trial.TrialState.FAIL
         elif isinstance(self.metric, list):
             values = [self.best_seen[trial_id] if m == "val_accuracy" else float(result[m]) for m in self.metric]
-        elif int(result.get("epoch", 0)) < self.max_epochs:
+        elif epoch < self.max_epochs:
             state = optuna.trial.TrialState.PRUNED
         else:
             values = self.best_seen[trial_id]
