@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from data.csv import write_csv
@@ -106,7 +105,7 @@ def test_an_unreadable_file_is_named_and_the_rest_predicted(trained_model, mnist
 
 @pytest.mark.parametrize("make, message", [
     (lambda d, m: [str(d / "nowhere"), str(m)], "nowhere: no such model folder"),
-    (lambda d, m: [str(d), str(m)], f": no model.pt"),
+    (lambda d, m: [str(d), str(m)], ": no model.pt"),
     (lambda d, m: [str(m), str(d)], ": no image files in this folder"),
 ], ids=["missing-model", "folder-without-model", "empty-folder"])
 def test_bad_model_or_empty_folder_is_one_line(trained_model, tmp_path, make, message):
