@@ -32,8 +32,10 @@ def start_cli(*args: str) -> subprocess.Popen:
 
 
 def reported(folder: Path) -> int:
-    """Epochs reported so far by the trials of a running search (Ray's result.json lines)."""
-    return sum(f.read_text().count("\n") for f in folder.glob("tune/*/result.json"))
+    """Checkpoints the trials of a running search have written (each holds its history.json). Not
+    Ray's result.json lines: the driver syncs those to storage only with its state saves, 10 s or
+    more apart, so a short search can end before the first line arrives."""
+    return len(list(folder.glob("tune/*/checkpoint_*/history.json")))
 
 
 def signal_after_first_epoch(p: subprocess.Popen, folder: Path, sig: int) -> tuple[int, str]:
