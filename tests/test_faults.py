@@ -104,8 +104,6 @@ def test_grid_resumes_after_driver_sigkill(tmp_path):
         assert ep[ep["trial_id"] == trial_id]["timestamp"].tolist() == stamps  # not rerun
 
 
-@pytest.mark.xfail(strict=False, reason="open bug (stop 23): in 2 of 4 runs on 2026-11-29 two trials of the resumed "
-                   "search ended as stopped_early with fewer than 3 epochs under FIFO; cause not yet found")
 def test_optuna_resumes_after_driver_sigkill(tmp_path):
     # Rule: after the driver is killed, --resume continues the same study to N trials in trials.csv,
     # none repeated, finished ones not rerun, and the study agrees with the table.

@@ -93,3 +93,19 @@ def test_paused_trials_are_shown_apart_and_do_not_count_as_training_at_once():
     assert p.paused == {"b"} and p.text().startswith("2 running, 1 paused")
     p.on_end("b")
     assert p.paused == set() and p.text().startswith("2 running, 1/4 done")
+
+
+def test_a_trial_ended_twice_or_resumed_counts_once_in_the_expected_length():
+    # Rule: a ran 1 epoch and b 4; b's end is told twice, and b reports again (a resume) then ends again:
+    # the expected length stays the mean over the two trials, (1 + 4) / 2.
+    p = Progress(total_trials=10, max_epochs=4)
+    p.on_result("a", result(0.5))
+    p.on_end("a")
+    for _ in range(4):
+        p.on_result("b", {**result(0.8), "training_iteration": _ + 1})
+    p.on_end("b")
+    p.on_end("b")
+    p.on_result("b", {**result(0.8), "training_iteration": 4})
+    assert p.expected_epochs() == 1.0  # while b runs again, only a has ended
+    p.on_end("b", epochs=4)
+    assert p.expected_epochs() == 2.5 and dict(p.ended_epochs) == {1: 1, 4: 1}

@@ -6,6 +6,7 @@ import math
 import optuna
 import pytest
 
+from tuning.ledger import ADOPTED_ID, BEST_BEFORE
 from tuning.searcher import StudySearch
 from tuning.space import DefineByRun, parse_space
 from tuning.study import RAY_ID, fail_orphans, make_sampler
@@ -152,3 +153,30 @@ def test_restore_adopts_nothing_from_an_earlier_experiment(tmp_path):
     second.save(str(tmp_path / "searcher.pkl"))
     second.restore(str(tmp_path / "searcher.pkl"))
     assert second.adopt == []
+
+
+def test_restore_does_not_suggest_the_handed_out_parameters_again(tmp_path):
+    # Rule: after a restore, a fresh suggestion differs from the one handed out after the save (the
+    # sampler's random state is reseeded, not the saved one replayed).
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    make = lambda: StudySearch(space=DefineByRun(SPACE), metric="val_accuracy", mode="max", max_epochs=3,  # noqa: E731
+                               sampler=make_sampler("random", 0, False), seed=0, storage=storage, study_name="s")
+    s = make()
+    s.save(str(tmp_path / "searcher.pkl"))
+    lost = s.suggest("b")
+    restored = make()
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    assert restored.suggest("b2") == lost  # handed out again
+    assert restored.suggest("c") != lost
+
+
+def test_a_report_standing_for_a_lost_trial_relinks_the_study_trial_and_keeps_its_best():
+    # Rule: a result naming the lost incarnation it reports for (ADOPTED_ID) links the study trial to that
+    # id, as the tables list it; its value is the best epoch of that incarnation, not only its last.
+    s = searcher()
+    s.suggest("new")
+    last = epoch(3, 0.7, **{ADOPTED_ID: "old", BEST_BEFORE: 0.8})
+    s.on_trial_result("new", last)
+    s.on_trial_complete("new", last)
+    t = only_trial(s)
+    assert (t.state, t.value, t.user_attrs[RAY_ID]) == (State.COMPLETE, 0.8, "old")

@@ -22,6 +22,7 @@ STARTED, ENDED = "started", "ended"
 ADOPTED = "adopted_from"  # metric of a trial asked again after a resume: the lost incarnation's folder...
 ADOPTED_ID = "adopted_trial_id"  # ...and its trial id, under which the tables list the results it reports
 AGAIN = "reported_again"  # an epoch reported again after a resume: the tables take it from the trial's history
+BEST_BEFORE = "val_accuracy_best_before"  # ...with the best validation accuracy of the epochs it ran (for the study)
 
 
 def config_key(config: dict[str, Any]) -> str:
@@ -42,10 +43,12 @@ def append(path: Path, event: str, experiment: str, trial: str, trial_id: str, c
 class Carry:
     """What a resumed trial reads (passed to every trial of a restored experiment)."""
 
-    ended: dict[str, str] = field(default_factory=dict)
-    """trial folder name -> Ray trial id, for every trial that ended (finished, stopped, diverged, failed)."""
+    ended: frozenset[str] = frozenset()
+    """trial folder names of every trial that ended (finished, stopped, diverged, failed)."""
     lost: dict[str, list[str]] = field(default_factory=dict)
     """config key -> folders of trials that started with it but that Ray's saved state does not know."""
+    ids: dict[str, str] = field(default_factory=dict)
+    """trial folder name -> Ray trial id, for every trial the record names."""
 
     def lost_of(self, config: dict[str, Any]) -> list[str]:
         return self.lost.get(config_key(config), [])
@@ -53,7 +56,8 @@ class Carry:
 
 def read(path: Path, experiment: str, known: set[str]) -> Carry:
     """The record of `experiment` at `path`; `known`: the trial folders Ray's saved state holds."""
-    ended: dict[str, str] = {}
+    ended: set[str] = set()
+    ids: dict[str, str] = {}
     started: dict[str, list[str]] = {}
     try:
         lines = Path(path).read_text().splitlines()
@@ -68,11 +72,12 @@ def read(path: Path, experiment: str, known: set[str]) -> Carry:
             continue
         if e.get("experiment") != experiment:
             continue
+        ids[trial] = trial_id
         if event == ENDED:
-            ended[trial] = trial_id
+            ended.add(trial)
         elif event == STARTED and trial not in known and trial not in started.setdefault(key, []):
             started[key].append(trial)
-    return Carry(ended, {k: v for k, v in started.items() if v})
+    return Carry(frozenset(ended), {k: v for k, v in started.items() if v}, ids)
 
 
 def ledger_callback(path: Path, experiment: str):

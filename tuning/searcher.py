@@ -13,6 +13,7 @@ from typing import Any
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
+from tuning.ledger import ADOPTED_ID, BEST_BEFORE
 from tuning.study import RAY_ID
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class StudySearch(OptunaSearch):
         state does not know were handed out after Ray's last save: they are handed out again first,
         with their own parameters, and the trainable carries on their checkpoints (tuning/ledger.py)."""
         super().restore(checkpoint_path)
+        # The sampler's random state is that of Ray's last save: unchanged, it would suggest again the
+        # parameters it gave the trials started after that save, which are handed out again below.
+        self._ot_study.sampler.reseed_rng()
         known = set(self._ot_trials)
         for trial_id, ot_trial in self._ot_trials.items():  # ended after the save: told already
             if self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
@@ -103,7 +107,9 @@ class StudySearch(OptunaSearch):
         if self.last_epoch.get(trial_id) == epoch:  # already seen (a final result comes twice)
             return
         self.last_epoch[trial_id] = epoch
-        self.best_seen[trial_id] = max(acc, self.best_seen.get(trial_id, -math.inf))
+        before = result.get(BEST_BEFORE, -math.inf)  # a trial that ended before a resume reports its best too
+        self.best_seen[trial_id] = max(acc, self.best_seen.get(trial_id, -math.inf),
+                                       -math.inf if before is None or math.isnan(before) else before)
         if not isinstance(self.metric, list):  # Optuna keeps intermediate values for one objective only
             self._ot_trials[trial_id].report(acc, epoch)
 
@@ -113,6 +119,8 @@ class StudySearch(OptunaSearch):
         if result and not error:  # the result that made the scheduler stop a trial comes only here
             self.on_trial_result(trial_id, result)
         ot_trial = self._ot_trials[trial_id]
+        if (result or {}).get(ADOPTED_ID):  # it reported the epochs of a lost incarnation: the tables list it so
+            ot_trial.set_user_attr(RAY_ID, result[ADOPTED_ID])
         state, values = optuna.trial.TrialState.COMPLETE, None
         # a trial that sync halving stops while paused at a rung ends without a result: its last one counts
         epoch = int((result or {}).get("epoch", self.last_epoch.get(trial_id, 0)))

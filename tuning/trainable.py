@@ -23,7 +23,7 @@ from model.mlp import count_params
 from model.config import TrainConfig
 from model.loop import DeviceData, Run, build_run, fit, setup, to_device
 from tuning.checkpoints import STATE_FILE, epoch_of, load_state, newest_history, newest_state, write
-from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, Carry
+from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, BEST_BEFORE, Carry
 from tuning.space import apply_params
 
 log = logging.getLogger(__name__)
@@ -77,11 +77,11 @@ def device_data(splits: Splits, device: torch.device) -> DeviceData:
     return _DEVICE_DATA[key]
 
 
-def start_state(checkpoint: tune.Checkpoint | None, folders: list[Path]) -> dict | None:
+def start_state(checkpoint: tune.Checkpoint | None, folders: list[Path]) -> tuple[dict | None, Path | None]:
     """Where a retried or resumed trial carries on: the newest of Ray's checkpoint and the newest whole
-    one in each of `folders` (its own, and its lost incarnations'; Ray's record can lag behind a driver
-    that was killed); None: from epoch 0."""
-    best = None
+    one in each of `folders` (its own first, then its lost incarnations'; Ray's record can lag behind a
+    driver that was killed), with the folder it came from; (None, None): from epoch 0."""
+    best, source = None, folders[0] if folders else None
     if checkpoint is not None:
         try:
             with checkpoint.as_directory() as d:
@@ -91,22 +91,32 @@ def start_state(checkpoint: tune.Checkpoint | None, folders: list[Path]) -> dict
     for folder in folders:
         on_disk = newest_state(folder)
         if epoch_of(on_disk) > epoch_of(best):
-            best = on_disk
+            best, source = on_disk, folder
     if checkpoint is not None and best is None:
         log.warning("no whole checkpoint of this trial: it restarts from epoch 0")
-    return best
+    return best, source if best is not None else None
+
+
+def reported_again(history: list[dict[str, Any]], own: str, folder: str, carry: Carry | None) -> dict[str, Any]:
+    """The report of a trial that had ended before a resume: its last epoch again, so the driver's
+    tables and the study hold it even if the first report was lost with the driver. From a lost
+    incarnation's folder, it names that folder and trial id, which the tables then list it under."""
+    best = max((h["val_accuracy"] for h in history if h["val_accuracy"] == h["val_accuracy"]), default=float("nan"))
+    last = {**history[-1], BEST_BEFORE: best}
+    if folder == own or carry is None:
+        return {**last, AGAIN: True}
+    return {**last, ADOPTED: folder, ADOPTED_ID: carry.ids[folder]}
 
 
 def ended_before(own: str, config: dict[str, Any], carry: Carry | None, experiment: Path) -> dict | None:
-    """The last metrics of this trial, or of its lost incarnation, when the record says it ended
-    before a resume (its report again, so the driver's tables hold it); None: it has to train."""
+    """The report again of this trial, or of its lost incarnation, when the record says it ended
+    before a resume; None: it has to train."""
     if carry is None:
         return None
     for folder in [own, *carry.lost_of(config)]:
         history = newest_history(experiment / folder) if folder in carry.ended else []
         if history:
-            return {**history[-1], AGAIN: True} if folder == own else {**history[-1], ADOPTED: folder,
-                                                                       ADOPTED_ID: carry.ended[folder]}
+            return reported_again(history, own, folder, carry)
     return None
 
 
@@ -127,15 +137,14 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measu
     device = setup(cfg)
     data = device_data(splits, device)
     run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
-    saved = start_state(tune.get_checkpoint(), folders)
+    saved, source = start_state(tune.get_checkpoint(), folders)
     history: list[dict[str, Any]] = saved["history"] if saved else []
     if saved is not None:  # a retried or resumed trial carries on from its last epoch
-        run.load_state_dict(saved["run"])
-        if run.epoch >= cfg.epochs or saved["metrics"]["diverged"]:
-            # It had finished when the driver died: report its last epoch again, so the
-            # driver's tables hold it even if the first report was lost with the driver.
-            tune.report({**saved["metrics"], AGAIN: True})
+        if int(saved["metrics"]["epoch"]) >= cfg.epochs or saved["metrics"]["diverged"]:
+            # it had finished when the driver died, before the record said so
+            tune.report(reported_again(history, own, source.name if source else own, carry))
             return
+        run.load_state_dict(saved["run"])
     # depends on the architecture only: measured once, and only for the latency objective
     latency = latency_ms(run.model, device) if measure_latency else float("nan")
     clock = {"train_s": 0.0, "t0": time.perf_counter(), "saved": time.monotonic()}
