@@ -24,12 +24,15 @@ from typing import Any
 
 import pandas as pd
 
+from tuning.checkpoints import CHECKPOINT_AFTER_S
+
 EPOCH_S = 0.2  # seconds a fake epoch sleeps (set from --epoch-s before Ray pickles the trainable)
 BLOB = 4096  # bytes of model state in a fake checkpoint
 
 
 def fake_trial(config: dict[str, Any], splits: Any = None, base: Any = None, measure_latency: bool = False,
-               experiment: str | None = None, rungs: frozenset[int] = frozenset(), carry: Any = None) -> None:
+               experiment: str | None = None, rungs: frozenset[int] = frozenset(), carry: Any = None,
+               checkpoint_s: float = CHECKPOINT_AFTER_S) -> None:
     """The real trainable's signature and reports, without training: accuracy follows a fixed curve
     whose height depends on the configuration (so ASHA and TPE have something to rank)."""
     from ray import tune
@@ -52,7 +55,7 @@ def fake_trial(config: dict[str, Any], splits: Any = None, base: Any = None, mea
              "lr": lr, "epoch_time_s": EPOCH_S, "diverged": False, "train_time_s": epoch * EPOCH_S, "params": 1000,
              "latency_ms": float("nan"), "node_id": "", "pid": os.getpid(), "timestamp": int(time.time())}
         history.append(m)
-        if checkpoint_due(epoch, base.epochs, rungs, False, time.monotonic() - saved):
+        if checkpoint_due(epoch, base.epochs, rungs, False, time.monotonic() - saved, checkpoint_s):
             with tempfile.TemporaryDirectory() as d:
                 write(Path(d), {"blob": bytes(BLOB)}, history)
                 tune.report(m, checkpoint=tune.Checkpoint.from_directory(d))

@@ -53,8 +53,10 @@ def small_search(tmp_path: Path, module: str, name: str, *extra: str) -> list[st
     space = write_space(tmp_path / "s.yaml", {"lr": {"values": [0.02, 0.05, 0.1, 0.2],
                                                      "distribution": "loguniform", "low": 0.02, "high": 0.2}},
                         epochs=4, batch_size=32)
+    # --checkpoint-s 0: a checkpoint every epoch, so the signal comes after a first epoch, not at a
+    # first trial's end (fifo has no rungs), while the trials are still running
     return [module, "--space", str(space), "--subset", "8000", "--results-dir", str(tmp_path / "r"), "--name", name,
-            "--scheduler", "fifo", "--no-retrain", *extra]
+            "--scheduler", "fifo", "--checkpoint-s", "0", "--no-retrain", *extra]
 
 
 def test_sigint_marks_the_search_interrupted_and_resume_finishes_it(tmp_path):

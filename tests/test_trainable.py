@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from tuning.checkpoints import write
+from tuning.checkpoints import CHECKPOINT_AFTER_S, write
 from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, BEST_BEFORE, Carry, config_key
-from tuning.trainable import CHECKPOINT_AFTER_S, checkpoint_due, ended_before, reported_again, start_state
+from tuning.trainable import checkpoint_due, ended_before, reported_again, start_state
 
 RUNGS = frozenset({3, 12, 48})
 
@@ -19,6 +19,12 @@ RUNGS = frozenset({3, 12, 48})
 ])
 def test_checkpoint_due(epoch, diverged, since, due):
     assert checkpoint_due(epoch, 60, RUNGS, diverged, since) is due
+
+
+def test_checkpoint_s_zero_checkpoints_every_epoch():
+    # Rule: --checkpoint-s 0 puts a checkpoint on every epoch; a larger one waits that long.
+    assert checkpoint_due(7, 60, RUNGS, False, 0.0, every_s=0.0) is True
+    assert checkpoint_due(7, 60, RUNGS, False, 10.0, every_s=30.0) is False
 
 
 def history_in(folder, epochs):

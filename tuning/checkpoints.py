@@ -16,6 +16,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"  # the run (model, optimiser, schedule, RNG), its last metrics and the history
 HISTORY_FILE = "history.json"  # the metrics of every epoch so far: small, read without torch
+CHECKPOINT_AFTER_S = 60.0  # a checkpoint at least this often by default: the most training a retry or resume redoes
 
 
 def write(folder: Path, run_state: dict, history: list[dict[str, Any]]) -> None:

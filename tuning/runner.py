@@ -14,6 +14,7 @@ from common.errors import FieldError, InputError
 from data.splits import Splits
 from model.config import TrainConfig
 from tuning import ledger
+from tuning.checkpoints import CHECKPOINT_AFTER_S
 from tuning.ledger import Carry
 from tuning.pruning import checkpoint_pruner
 from tuning.state_backup import backup_callback
@@ -69,6 +70,9 @@ class SearchConfig:
     busy one: asha becomes sync, Optuna suggests in batches, precision auto becomes fp32."""
     max_failures: int = 2
     """Retries of a trial whose worker dies, each from its last checkpoint."""
+    checkpoint_s: float = CHECKPOINT_AFTER_S
+    """A trial checkpoints at the scheduler's rungs, at its last epoch, and after this many seconds since
+    its last checkpoint: the most training a retry or --resume redoes (0: every epoch)."""
     ray_output: bool = False
     """Show Ray's own progress tables and worker logs."""
 
@@ -82,6 +86,7 @@ class SearchConfig:
             ("max_concurrent", self.max_concurrent >= 0, "must be >= 0"),
             ("retrain_seeds", self.retrain_seeds >= 1, "must be >= 1"),
             ("max_failures", self.max_failures >= 0, "must be >= 0"),
+            ("checkpoint_s", self.checkpoint_s >= 0, "must be >= 0"),
         ]
         for name, ok, why in rules:
             if not ok:
@@ -206,7 +211,8 @@ def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig, search:
     rungs = checkpoint_rungs(cfg, base.epochs, search.pareto)
     return tune.with_resources(tune.with_parameters(train_trial, splits=splits, base=base,
                                                     measure_latency=search.measure_latency,
-                                                    experiment=str(experiment), rungs=rungs, carry=carry), resources)
+                                                    experiment=str(experiment), rungs=rungs, carry=carry,
+                                                    checkpoint_s=cfg.checkpoint_s), resources)
 
 
 def experiments(cfg: SearchConfig, out: Path) -> list[Path]:

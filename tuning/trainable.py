@@ -22,18 +22,19 @@ from data.splits import Splits
 from model.mlp import count_params
 from model.config import TrainConfig
 from model.loop import DeviceData, Run, build_run, fit, setup, to_device
-from tuning.checkpoints import STATE_FILE, epoch_of, load_state, newest_history, newest_state, write
+from tuning.checkpoints import CHECKPOINT_AFTER_S, STATE_FILE, epoch_of, load_state, newest_history, newest_state, write
 from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, BEST_BEFORE, Carry
 from tuning.space import apply_params
 
 log = logging.getLogger(__name__)
-CHECKPOINT_AFTER_S = 60.0  # a checkpoint at least this often: the most training a retry or resume redoes
 
 
-def checkpoint_due(epoch: int, max_epochs: int, rungs: frozenset[int], diverged: bool, since_s: float) -> bool:
+def checkpoint_due(epoch: int, max_epochs: int, rungs: frozenset[int], diverged: bool, since_s: float,
+                   every_s: float = CHECKPOINT_AFTER_S) -> bool:
     """Whether this epoch's report carries a checkpoint. Rungs: ASHA/sync compare (and sync pauses)
-    there; the last epoch: the tables and a resume read the finished trial's history from it."""
-    return epoch in rungs or epoch >= max_epochs or diverged or since_s >= CHECKPOINT_AFTER_S
+    there; the last epoch: the tables and a resume read the finished trial's history from it;
+    `every_s` after the last one: it bounds the training a retry or --resume redoes."""
+    return epoch in rungs or epoch >= max_epochs or diverged or since_s >= every_s
 
 
 def latency_ms(model: torch.nn.Module, device: torch.device, batch: int = 1000, repeats: int = 5) -> float:
@@ -121,11 +122,13 @@ def ended_before(own: str, config: dict[str, Any], carry: Carry | None, experime
 
 
 def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measure_latency: bool = False,
-                experiment: str | None = None, rungs: frozenset[int] = frozenset(), carry: Carry | None = None) -> None:
+                experiment: str | None = None, rungs: frozenset[int] = frozenset(), carry: Carry | None = None,
+                checkpoint_s: float = CHECKPOINT_AFTER_S) -> None:
     """Function trainable: `config` holds the searched hyperparameters, `base` everything else.
 
     `experiment`: Ray's experiment folder in storage, where the trial's own checkpoints are read.
     `rungs`: the scheduler's rung epochs (checkpointed). `carry`: on --resume, what the record says.
+    `checkpoint_s`: seconds between checkpoints elsewhere (--checkpoint-s).
     """
     own = Path(tune.get_context().get_trial_dir()).name
     folders = [Path(experiment) / f for f in [own, *(carry.lost_of(config) if carry else [])]] if experiment else []
@@ -153,7 +156,8 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measu
         clock["train_s"] += time.perf_counter() - clock["t0"]
         metrics = trial_metrics(m, r, clock["train_s"], latency)
         history.append(metrics)
-        if checkpoint_due(int(m["epoch"]), cfg.epochs, rungs, bool(m["diverged"]), time.monotonic() - clock["saved"]):
+        if checkpoint_due(int(m["epoch"]), cfg.epochs, rungs, bool(m["diverged"]), time.monotonic() - clock["saved"],
+                         checkpoint_s):
             with tempfile.TemporaryDirectory() as d:
                 write(Path(d), r.state_dict(), history)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
