@@ -33,7 +33,7 @@ def start_cli(*args: str) -> subprocess.Popen:
 
 def reported(folder: Path) -> int:
     """Checkpoints the trials of a running search have written (each holds its history.json). Not
-    Ray's result.json lines: the driver syncs those to storage only with its state saves, 10 s or
+    Ray's result files: the driver syncs those to storage only with its state saves, 10 s or
     more apart, so a short search can end before the first line arrives."""
     return len(list(folder.glob("tune/*/checkpoint_*/history.json")))
 

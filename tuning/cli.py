@@ -31,7 +31,8 @@ from tuning.bar import TrialBar, as_callback
 from tuning.summary import finished_count
 from tuning.results import best_trial, result_trial_id, tables, write_best, write_tables
 from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, check_address, experiments, scheduler_name,
-                           finished_results, init_ray, quiet_ray_env, storage_dir, unfinished_trials)
+                           finished_results, init_ray, storage_dir, unfinished_trials)
+from tuning.ray_env import quiet_ray_env
 from tuning.space import SearchSpace, apply_params, load_space
 
 log = logging.getLogger(__name__)

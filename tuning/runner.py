@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
 import socket
@@ -17,6 +16,7 @@ from tuning import ledger
 from tuning.checkpoints import CHECKPOINT_AFTER_S
 from tuning.ledger import Carry
 from tuning.pruning import checkpoint_pruner
+from tuning.ray_env import no_json_logger
 from tuning.state_backup import backup_callback
 from tuning.tensorboard import tensorboard_logger
 
@@ -251,6 +251,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
     from ray import tune
 
     storage = storage_dir(cfg, out)
+    no_json_logger()
     if restore is not None:
         if not tune.Tuner.can_restore(str(restore)):
             raise InputError(f"--resume: nothing to resume in {restore} (no interrupted search of that --name)")
@@ -259,6 +260,8 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         trainable = make_trainable(cfg, splits, base, search, restore, carry)
         return tune.Tuner.restore(str(restore), trainable=trainable, param_space=search.param_space,
                                   resume_unfinished=True, resume_errored=True, restart_errored=False)
+    from ray.tune.logger import CSVLoggerCallback
+
     trainable = make_trainable(cfg, splits, base, search, storage / experiment)
     tune_config = tune.TuneConfig(
         metric=None if search.pareto else METRIC, mode=None if search.pareto else MODE,
@@ -273,23 +276,9 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         # Ray pickles these with the Tuner: a restored experiment keeps recording and pruning
         callbacks=[*(callbacks or []), backup_callback(storage / experiment),
                    ledger.ledger_callback((out / ledger.LEDGER).resolve(), experiment), checkpoint_pruner(),
-                   tensorboard_logger()],
+                   CSVLoggerCallback(), tensorboard_logger()],
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         # Ray keeps every checkpoint (and forces no extra state saves): CheckpointPruner deletes old ones
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
     )
     return tune.Tuner(trainable, param_space=search.param_space, tune_config=tune_config, run_config=run_config)
-
-
-def quiet_ray_env(show: bool) -> None:
-    """Ray's console output is off unless --ray-output (our own bar reports progress).
-
-    Ray saves its experiment state at its own pace (at most 5 % of the driver's time, every 10 s or
-    more): each save rewrites every trial's state, so saving on every step grew as N². What a
-    killed driver's state lacks, --resume reads from trials.jsonl (tuning/ledger.py) and from the
-    trials' own checkpoints (tuning/checkpoints.py).
-    """
-    if not show:
-        logging.getLogger("ray").setLevel(logging.ERROR)
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")

@@ -62,7 +62,7 @@ def trial_metrics(m: dict, run: Run, train_time_s: float, latency: float) -> dic
         "train_time_s": train_time_s, "params": count_params(run.model),
         "latency_ms": latency,
         "node_id": ray.get_runtime_context().get_node_id(),
-        "pid": os.getpid(), "timestamp": int(time.time()),  # Ray keeps ours: the history then matches result.json
+        "pid": os.getpid(), "timestamp": int(time.time()),  # Ray keeps ours: the history then matches progress.csv
     }
 
 
