@@ -109,3 +109,18 @@ def test_a_trial_ended_twice_or_resumed_counts_once_in_the_expected_length():
     assert p.expected_epochs() == 1.0  # while b runs again, only a has ended
     p.on_end("b", epochs=4)
     assert p.expected_epochs() == 2.5 and dict(p.ended_epochs) == {1: 1, 4: 1}
+
+
+def test_a_trial_told_ended_twice_is_one_finished_trial():
+    # Rule: the end of a finished trial told twice (its final result comes with the stop too) counts it
+    # once; a trial stopped early and then finished after a resume counts as finished, not both.
+    p = Progress(total_trials=10, max_epochs=2)
+    for e in (1, 2):
+        p.on_result("a", {**result(0.8), "training_iteration": e})
+    p.on_end("a")
+    p.on_end("a")
+    p.on_result("b", result(0.5))
+    p.on_end("b")
+    p.on_result("b", {**result(0.6), "training_iteration": 2})
+    p.on_end("b")
+    assert (p.finished, p.stopped, p.failed, p.ended) == (2, 0, 0, 2)

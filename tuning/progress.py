@@ -6,7 +6,7 @@ trial reports), trials running / finished / stopped early / failed, the best val
 so far, and estimates the time left from the epoch times seen so far and the work left. Pure state
 and arithmetic: the CLI's tqdm bar draws `text()` and moves on every result. The estimate costs the
 same at any number of trials (ended trials are counted by how many epochs they ran, not looked at
-one by one: at 1,000 trials that was most of the driver's time per result).
+one by one on every result).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class Progress:
     paused: set[str] = field(default_factory=set)  # waiting at a rung (--scheduler sync), off their slots
     diverged: set[str] = field(default_factory=set)
     ended_epochs: Counter = field(default_factory=Counter)  # epochs run -> ended trials that ran that many
+    outcome: dict[str, str] = field(default_factory=dict)  # ended trial -> "finished", "stopped" or "failed"
     most_running: int = 0  # the most trials seen training at once: the concurrency the estimate uses
 
     def _count_ended(self, trial: str, step: int) -> None:
@@ -70,12 +71,17 @@ class Progress:
             self.epochs[trial] = max(int(epochs), self.epochs.get(trial, 0))
         if trial in self.epochs:
             self._count_ended(trial, 1)
+        before = self.outcome.get(trial)
+        if before is not None:  # told twice, or ended again after a resume: counted once, as it ended last
+            setattr(self, before, getattr(self, before) - 1)
         if error or trial in self.diverged:
-            self.failed += 1
+            kind = "failed"
         elif self.epochs.get(trial, 0) >= self.max_epochs:
-            self.finished += 1
+            kind = "finished"
         else:
-            self.stopped += 1
+            kind = "stopped"
+        setattr(self, kind, getattr(self, kind) + 1)
+        self.outcome[trial] = kind
 
     @property
     def ended(self) -> int:

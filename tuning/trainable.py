@@ -8,6 +8,7 @@ scheduler's rungs (where a trial may be paused), at the trial's end, and at leas
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import time
@@ -102,7 +103,7 @@ def reported_again(history: list[dict[str, Any]], own: str, folder: str, carry: 
     """The report of a trial that had ended before a resume: its last epoch again, so the driver's
     tables and the study hold it even if the first report was lost with the driver. From a lost
     incarnation's folder, it names that folder and trial id, which the tables then list it under."""
-    best = max((h["val_accuracy"] for h in history if h["val_accuracy"] == h["val_accuracy"]), default=float("nan"))
+    best = max((h["val_accuracy"] for h in history if not math.isnan(h["val_accuracy"])), default=float("nan"))
     last = {**history[-1], BEST_BEFORE: best}
     if folder == own or carry is None:
         return {**last, AGAIN: True}
