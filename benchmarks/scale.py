@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from tuning.checkpoints import CHECKPOINT_AFTER_S
+from tuning.ray_env import AUTO_LOGGERS
 
 EPOCH_S = 0.2  # seconds a fake epoch sleeps (set from --epoch-s before Ray pickles the trainable)
 BLOB = 4096  # bytes of model state in a fake checkpoint
@@ -76,11 +77,11 @@ def du(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def one(kind: str, n: int, k: int, d: Path, epochs: int) -> dict:
+def one(kind: str, n: int, k: int, d: Path, epochs: int, run: int) -> dict:
     from tuning.grid import main as grid_main
     from tuning.optuna import main as optuna_main
 
-    name = f"{kind}-{n}-{k}"
+    name = f"{kind}-{n}-{k}-{run}"  # run: the row's place in --runs (a search:N:K may come twice)
     common = ["--subset", "2000", "--results-dir", str(d), "--name", name, "--no-retrain"]
     if kind == "grid":
         code = grid_main(["--space", str(grid_space(d / f"{name}.yaml", n, epochs)), *common])
@@ -101,7 +102,8 @@ def main() -> None:
     global EPOCH_S
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", default="grid:100:8,grid:1000:8,grid:3000:8,optuna:100:8,optuna:1000:8,optuna:3000:8",
-                   help="comma-separated search:N:K (K = slots; one Ray per K, started in this process)")
+                   help="comma-separated search:N:K (K = slots; one Ray per K, started in this process); "
+                        "search:N:K:json also lets Ray add its JSON logger, as before 17c80bd (an A/B)")
     p.add_argument("--epoch-s", type=float, default=EPOCH_S, help="seconds a fake epoch sleeps")
     p.add_argument("--grid-epochs", type=int, default=9, help="max epochs of a grid trial (ASHA rungs 1, 3)")
     p.add_argument("--optuna-epochs", type=int, default=20, help="max epochs of an Optuna trial (rungs 3, 12)")
@@ -111,19 +113,23 @@ def main() -> None:
 
     import ray
 
+    import tuning.runner
     import tuning.trainable
 
     tuning.trainable.train_trial = fake_trial  # tuning.runner.make_trainable imports it by name at each search
     os.environ["TQDM_DISABLE"] = "1"
     rows: list[dict] = []
-    runs = [(s, int(n), int(k)) for s, n, k in (r.split(":") for r in args.runs.split(","))]
+    runs = [(s, int(n), int(k), rest == ["json"]) for s, n, k, *rest in (r.split(":") for r in args.runs.split(","))]
+    no_json_logger = tuning.runner.no_json_logger
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, n, k in runs:
+        for run, (kind, n, k, ray_json) in enumerate(runs):
+            # the A/B: without no_json_logger's setting, Ray adds its JSON logger beside the CSV one
+            tuning.runner.no_json_logger = (lambda: os.environ.pop(AUTO_LOGGERS, None)) if ray_json else no_json_logger
             if not ray.is_initialized() or ray.cluster_resources().get("CPU") != k:
                 ray.shutdown()
                 ray.init(num_cpus=k, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             epochs = args.grid_epochs if kind == "grid" else args.optuna_epochs
-            rows.append(one(kind, n, k, Path(tmp), epochs))
+            rows.append({**one(kind, n, k, Path(tmp), epochs, run), "ray_json_logger": ray_json})
             print(json.dumps(rows[-1]), flush=True)
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)

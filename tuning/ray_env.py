@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import os
 
+AUTO_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"  # "1": Ray adds none of its CSV, JSON, TensorBoard loggers
+
 
 def no_json_logger() -> None:
     """Ray adds its JSON logger unless told not to; build_tuner passes its CSV logger instead.
@@ -14,7 +16,7 @@ def no_json_logger() -> None:
     no longer written on every result. Tables and --resume read the epoch history saved with each
     checkpoint where Ray's file falls short (tuning/checkpoints.py).
     """
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    os.environ[AUTO_LOGGERS] = "1"
 
 
 def quiet_ray_env(show: bool) -> None:
