@@ -124,9 +124,10 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base: TrainConfig, out:
     cohort = cfg.suggest_batch if scheduler_name(cfg) == "sync" else 0
     live = max(cfg.max_concurrent or (runs if cohort else slots), cohort)
     limited = ConcurrencyLimiter(searcher, max_concurrent=live)
+    # trials are asked as slots free up, so that each suggestion sees the results so far
     return Search(search_alg=limited, num_samples=runs, planned=cfg.trials, pareto=multi,
                   measure_latency="latency_ms" in metrics, time_budget_s=cfg.timeout,
-                  cohort=cohort)
+                  cohort=cohort, max_pending=slots)
 
 
 def _warm_start(space: SearchSpace) -> dict:

@@ -16,7 +16,7 @@ from tuning import ledger
 from tuning.checkpoints import CHECKPOINT_AFTER_S
 from tuning.ledger import Carry
 from tuning.pruning import checkpoint_pruner
-from tuning.ray_env import no_json_logger
+from tuning.ray_env import no_json_logger, pending_trials
 from tuning.state_backup import backup_callback
 from tuning.tensorboard import tensorboard_logger
 
@@ -120,6 +120,8 @@ class Search:
     """Stop starting trials after this many seconds (Optuna's --timeout)."""
     cohort: int = 0
     """Trials the sync scheduler compares at each rung; 0: all of them."""
+    max_pending: int = 0
+    """Trials Ray asks the searcher for ahead of a free slot; 0: Ray's own choice (200 or more)."""
     planned: int = 0
     """Trials of the whole search where several Ray experiments run it (Optuna's --chunk-trials); 0: num_samples."""
 
@@ -252,6 +254,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
 
     storage = storage_dir(cfg, out)
     no_json_logger()
+    pending_trials(search.max_pending)
     if restore is not None:
         if not tune.Tuner.can_restore(str(restore)):
             raise InputError(f"--resume: nothing to resume in {restore} (no interrupted search of that --name)")
