@@ -11,10 +11,10 @@ MAX_PENDING = "TUNE_MAX_PENDING_TRIALS_PG"  # trials Ray creates (asking the sea
 def no_json_logger() -> None:
     """Ray adds its JSON logger unless told not to; build_tuner passes its CSV logger instead.
 
-    Why: at the end of every fit Ray reads each trial's result.json back through
-    pandas.json_normalize, a fifth of the driver's CPU in a 300-trial Optuna search (py-spy); from
-    progress.csv (pandas.read_csv) the same table costs a fraction of that, and the JSON lines are
-    no longer written on every result. Tables and --resume read the epoch history saved with each
+    Why: one result file per trial instead of two. py-spy put Ray's end-of-fit read of every
+    result.json (pandas.json_normalize) at a fifth of the driver's samples, but an A/B in one process
+    (grid, 1,000 trials) showed no difference in driver CPU (benchmarks/README.md, Scale). Ray's
+    ResultGrid reads progress.csv instead; tables and --resume read the epoch history saved with each
     checkpoint where Ray's file falls short (tuning/checkpoints.py).
     """
     os.environ[AUTO_LOGGERS] = "1"
