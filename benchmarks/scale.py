@@ -1,7 +1,8 @@
 """`python -m benchmarks.scale`: what the search driver costs per trial and per result, at scale.
 
 Every trial is fake: it sleeps `--epoch-s` per epoch and reports the metrics the real trainable
-reports, with a 4 KB checkpoint wherever the real one checkpoints (tuning.trainable.checkpoint_due).
+reports, with a 4 KB checkpoint wherever the real one checkpoints (tuning.checkpoints.checkpoint_due).
+Its workers do not import torch (about 480 MB each), so K = 64 fits in 24 GB.
 Everything else is the project's own search code, run through `tuning.grid` / `tuning.optuna`
 main(): the Tuner, ASHA, the Optuna searcher and study.db, the trial record, checkpoint pruning,
 the progress bar and the tables. Ray is started once, with `--slots` CPUs per K.
@@ -19,8 +20,9 @@ import math
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -29,6 +31,21 @@ from tuning.ray_env import AUTO_LOGGERS
 
 EPOCH_S = 0.2  # seconds a fake epoch sleeps (set from --epoch-s before Ray pickles the trainable)
 BLOB = 4096  # bytes of model state in a fake checkpoint
+BLOB_FILE = "blob.bin"  # the fake's model state, beside the epoch history that a resume reads
+
+
+@dataclass(frozen=True)
+class Epochs:
+    """All a fake trial reads of the TrainConfig. The real one (and the data splits) would import
+    torch into every worker: about 480 MB each, more than 24 GB at K = 64."""
+    epochs: int
+
+
+def light(make: Callable) -> Callable:
+    """tuning.runner.make_trainable, passing the fake trial no splits and only the epoch count."""
+    def make_light(cfg: Any, splits: Any, base: Any, search: Any, experiment: Path, carry: Any = None) -> Any:
+        return make(cfg, None, Epochs(base.epochs), search, experiment, carry)
+    return make_light
 
 
 def fake_trial(config: dict[str, Any], splits: Any = None, base: Any = None, measure_latency: bool = False,
@@ -38,8 +55,7 @@ def fake_trial(config: dict[str, Any], splits: Any = None, base: Any = None, mea
     whose height depends on the configuration (so ASHA and TPE have something to rank)."""
     from ray import tune
 
-    from tuning.checkpoints import read_history, write
-    from tuning.trainable import checkpoint_due
+    from tuning.checkpoints import HISTORY_FILE, checkpoint_due, read_history
 
     lr, batch = float(config.get("lr", 0.1)), int(config.get("batch_size", 64))
     height = math.exp(-(math.log10(lr) + 1.3) ** 2) * (1 - 0.05 * math.log2(batch / 16))
@@ -58,7 +74,8 @@ def fake_trial(config: dict[str, Any], splits: Any = None, base: Any = None, mea
         history.append(m)
         if checkpoint_due(epoch, base.epochs, rungs, False, time.monotonic() - saved, checkpoint_s):
             with tempfile.TemporaryDirectory() as d:
-                write(Path(d), {"blob": bytes(BLOB)}, history)
+                (Path(d) / BLOB_FILE).write_bytes(bytes(BLOB))
+                (Path(d) / HISTORY_FILE).write_text(json.dumps(history))
                 tune.report(m, checkpoint=tune.Checkpoint.from_directory(d))
             saved = time.monotonic()
         else:
@@ -117,6 +134,7 @@ def main() -> None:
     import tuning.trainable
 
     tuning.trainable.train_trial = fake_trial  # tuning.runner.make_trainable imports it by name at each search
+    tuning.runner.make_trainable = light(tuning.runner.make_trainable)
     os.environ["TQDM_DISABLE"] = "1"
     rows: list[dict] = []
     runs = [(s, int(n), int(k), rest == ["json"]) for s, n, k, *rest in (r.split(":") for r in args.runs.split(","))]

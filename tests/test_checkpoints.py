@@ -1,4 +1,5 @@
-"""tuning/checkpoints.py: a trial's own checkpoint folders decide where it resumes and which epochs it ran."""
+"""tuning/checkpoints.py: when a report carries a checkpoint; a trial's own checkpoint folders decide
+where it resumes and which epochs it ran."""
 from __future__ import annotations
 
 import json
@@ -6,8 +7,27 @@ import json
 import pytest
 import torch
 
-from tuning.checkpoints import (HISTORY_FILE, STATE_FILE, epoch_of, histories, load_state, newest_history,
-                                newest_state, read_history, write)
+from tuning.checkpoints import (CHECKPOINT_AFTER_S, HISTORY_FILE, STATE_FILE, checkpoint_due, epoch_of, histories,
+                                load_state, newest_history, newest_state, read_history, write)
+
+RUNGS = frozenset({3, 12, 48})
+
+
+@pytest.mark.parametrize("epoch,diverged,since,due", [
+    (3, False, 0.0, True),  # a rung: the scheduler may pause or compare there
+    (60, False, 0.0, True),  # the last epoch
+    (7, True, 0.0, True),  # a diverged epoch ends the trial
+    (7, False, CHECKPOINT_AFTER_S, True),  # a minute since the last one
+    (7, False, 1.0, False),  # none of these
+])
+def test_checkpoint_due(epoch, diverged, since, due):
+    assert checkpoint_due(epoch, 60, RUNGS, diverged, since) is due
+
+
+def test_checkpoint_s_zero_checkpoints_every_epoch():
+    # Rule: --checkpoint-s 0 puts a checkpoint on every epoch; a larger one waits that long.
+    assert checkpoint_due(7, 60, RUNGS, False, 0.0, every_s=0.0) is True
+    assert checkpoint_due(7, 60, RUNGS, False, 10.0, every_s=30.0) is False
 
 
 def epochs(n: int) -> list[dict]:

@@ -1,30 +1,9 @@
-"""tuning/trainable.py: when a report carries a checkpoint, and what a resumed trial that had ended reports."""
+"""tuning/trainable.py: what a resumed trial that had ended reports."""
 from __future__ import annotations
 
-import pytest
-
-from tuning.checkpoints import CHECKPOINT_AFTER_S, write
+from tuning.checkpoints import write
 from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, BEST_BEFORE, Carry, config_key
-from tuning.trainable import checkpoint_due, ended_before, reported_again, start_state
-
-RUNGS = frozenset({3, 12, 48})
-
-
-@pytest.mark.parametrize("epoch,diverged,since,due", [
-    (3, False, 0.0, True),  # a rung: the scheduler may pause or compare there
-    (60, False, 0.0, True),  # the last epoch
-    (7, True, 0.0, True),  # a diverged epoch ends the trial
-    (7, False, CHECKPOINT_AFTER_S, True),  # a minute since the last one
-    (7, False, 1.0, False),  # none of these
-])
-def test_checkpoint_due(epoch, diverged, since, due):
-    assert checkpoint_due(epoch, 60, RUNGS, diverged, since) is due
-
-
-def test_checkpoint_s_zero_checkpoints_every_epoch():
-    # Rule: --checkpoint-s 0 puts a checkpoint on every epoch; a larger one waits that long.
-    assert checkpoint_due(7, 60, RUNGS, False, 0.0, every_s=0.0) is True
-    assert checkpoint_due(7, 60, RUNGS, False, 10.0, every_s=30.0) is False
+from tuning.trainable import ended_before, reported_again, start_state
 
 
 def history_in(folder, epochs):

@@ -19,6 +19,14 @@ HISTORY_FILE = "history.json"  # the metrics of every epoch so far: small, read 
 CHECKPOINT_AFTER_S = 60.0  # a checkpoint at least this often by default: the most training a retry or resume redoes
 
 
+def checkpoint_due(epoch: int, max_epochs: int, rungs: frozenset[int], diverged: bool, since_s: float,
+                   every_s: float = CHECKPOINT_AFTER_S) -> bool:
+    """Whether this epoch's report carries a checkpoint. Rungs: ASHA/sync compare (and sync pauses)
+    there; the last epoch: the tables and a resume read the finished trial's history from it;
+    `every_s` after the last one: it bounds the training a retry or --resume redoes."""
+    return epoch in rungs or epoch >= max_epochs or diverged or since_s >= every_s
+
+
 def write(folder: Path, run_state: dict, history: list[dict[str, Any]]) -> None:
     """Save one epoch's checkpoint files into `folder` (which Ray then persists)."""
     import torch

@@ -1,9 +1,10 @@
 """The Ray Tune trainable: the dataset, the MLP and model/train.py's loop, one report per epoch.
 
 The data arrives once through the object store (`tune.with_parameters`). Every epoch reports its
-metrics; a checkpoint goes with the report only where one can be needed (`checkpoint_due`): at the
-scheduler's rungs (where a trial may be paused), at the trial's end, and at least once a minute
-(so a retried or resumed trial loses at most about a minute of training).
+metrics; a checkpoint goes with the report only where one can be needed
+(`checkpoints.checkpoint_due`): at the scheduler's rungs (where a trial may be paused), at the
+trial's end, and at least once a minute (so a retried or resumed trial loses at most about a
+minute of training).
 """
 from __future__ import annotations
 
@@ -23,19 +24,11 @@ from data.splits import Splits
 from model.mlp import count_params
 from model.config import TrainConfig
 from model.loop import DeviceData, Run, build_run, fit, setup, to_device
-from tuning.checkpoints import CHECKPOINT_AFTER_S, STATE_FILE, epoch_of, load_state, newest_history, newest_state, write
+from tuning.checkpoints import CHECKPOINT_AFTER_S, STATE_FILE, checkpoint_due, epoch_of, load_state, newest_history, newest_state, write
 from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, BEST_BEFORE, Carry
 from tuning.space import apply_params
 
 log = logging.getLogger(__name__)
-
-
-def checkpoint_due(epoch: int, max_epochs: int, rungs: frozenset[int], diverged: bool, since_s: float,
-                   every_s: float = CHECKPOINT_AFTER_S) -> bool:
-    """Whether this epoch's report carries a checkpoint. Rungs: ASHA/sync compare (and sync pauses)
-    there; the last epoch: the tables and a resume read the finished trial's history from it;
-    `every_s` after the last one: it bounds the training a retry or --resume redoes."""
-    return epoch in rungs or epoch >= max_epochs or diverged or since_s >= every_s
 
 
 def latency_ms(model: torch.nn.Module, device: torch.device, batch: int = 1000, repeats: int = 5) -> float:
