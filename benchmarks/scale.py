@@ -120,7 +120,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", default="grid:100:8,grid:1000:8,grid:3000:8,optuna:100:8,optuna:1000:8,optuna:3000:8",
                    help="comma-separated search:N:K (K = slots; one Ray per K, started in this process); "
-                        "search:N:K:json also lets Ray add its JSON logger, as before 17c80bd (an A/B)")
+                        "search:N:K:json also lets Ray add its JSON logger, as before 17c80bd, and "
+                        "search:N:K:slow-tpe keeps Optuna's own log Φ in TPE (tuning.bounded_tpe.vectorised_log_ndtr "
+                        "off): A/Bs in one process")
     p.add_argument("--epoch-s", type=float, default=EPOCH_S, help="seconds a fake epoch sleeps")
     p.add_argument("--grid-epochs", type=int, default=9, help="max epochs of a grid trial (ASHA rungs 1, 3)")
     p.add_argument("--optuna-epochs", type=int, default=20, help="max epochs of an Optuna trial (rungs 3, 12)")
@@ -129,7 +131,9 @@ def main() -> None:
     EPOCH_S = args.epoch_s
 
     import ray
+    from optuna.samplers._tpe import _truncnorm
 
+    import tuning.bounded_tpe
     import tuning.runner
     import tuning.trainable
 
@@ -137,17 +141,23 @@ def main() -> None:
     tuning.runner.make_trainable = light(tuning.runner.make_trainable)
     os.environ["TQDM_DISABLE"] = "1"
     rows: list[dict] = []
-    runs = [(s, int(n), int(k), rest == ["json"]) for s, n, k, *rest in (r.split(":") for r in args.runs.split(","))]
+    runs = [(s, int(n), int(k), "json" in rest, "slow-tpe" in rest)
+            for s, n, k, *rest in (r.split(":") for r in args.runs.split(","))]
     no_json_logger = tuning.runner.no_json_logger
+    optunas_log_ndtr, vectorised_log_ndtr = _truncnorm._log_ndtr, tuning.bounded_tpe.vectorised_log_ndtr
     with tempfile.TemporaryDirectory() as tmp:
-        for run, (kind, n, k, ray_json) in enumerate(runs):
+        for run, (kind, n, k, ray_json, slow_tpe) in enumerate(runs):
             # the A/B: without no_json_logger's setting, Ray adds its JSON logger beside the CSV one
             tuning.runner.no_json_logger = (lambda: os.environ.pop(AUTO_LOGGERS, None)) if ray_json else no_json_logger
+            # the other: TPE with Optuna's own log Φ (one element at a time in Python), as before this stop's change
+            tuning.bounded_tpe.vectorised_log_ndtr = (lambda: setattr(_truncnorm, "_log_ndtr", optunas_log_ndtr)
+                                                      ) if slow_tpe else vectorised_log_ndtr
             if not ray.is_initialized() or ray.cluster_resources().get("CPU") != k:
                 ray.shutdown()
                 ray.init(num_cpus=k, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             epochs = args.grid_epochs if kind == "grid" else args.optuna_epochs
-            rows.append({**one(kind, n, k, Path(tmp), epochs, run), "ray_json_logger": ray_json})
+            rows.append({**one(kind, n, k, Path(tmp), epochs, run), "ray_json_logger": ray_json,
+                         "optunas_log_ndtr": slow_tpe})
             print(json.dumps(rows[-1]), flush=True)
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)

@@ -8,6 +8,8 @@ value) plus the latest `latest` others, and the running ones (the constant liar)
 density is fitted to the top max(1, min(25, ⌈0.1·n⌉)) trials, so with `best` >= 25 it is fitted to
 exactly the trials it would have used anyway; only the "bad" density sees a sample. Below the
 threshold, and for several objectives, it is plain TPE.
+
+Each suggestion also costs less through `vectorised_log_ndtr` (below).
 """
 from __future__ import annotations
 
@@ -46,6 +48,19 @@ def bounded(trials: list[FrozenTrial], maximize: bool, threshold: int, best: int
     return [t for t in trials if t.number in keep or t.state not in (TrialState.COMPLETE, TrialState.PRUNED)]
 
 
+def vectorised_log_ndtr() -> None:
+    """Optuna's TPE takes log Φ (the normal CDF) one element at a time in Python (np.frompyfunc; it
+    avoids a SciPy dependency, optuna#5478): two thirds of an ask's time at 1,000 finished trials
+    (cProfile, benchmarks/README.md, Scale). scipy.special.log_ndtr computes it vectorised, 40x
+    faster, and agrees to 1e-12 (tests/test_bounded_tpe.py). Swapped in only where Optuna still
+    has the function; idempotent."""
+    from optuna.samplers._tpe import _truncnorm
+    from scipy.special import log_ndtr
+
+    if callable(getattr(_truncnorm, "_log_ndtr", None)):
+        _truncnorm._log_ndtr = log_ndtr
+
+
 class _View:
     """The study as TPE sees it: the same study, with a bounded trial list."""
 
@@ -68,6 +83,7 @@ class BoundedTPESampler(TPESampler):
     def __init__(self, *args: Any, threshold: int = THRESHOLD, best: int = BEST, latest: int = LATEST, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.threshold, self.best, self.latest = threshold, best, latest
+        vectorised_log_ndtr()
 
     def _sample(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict[str, Any]:
         if study._is_multi_objective():
