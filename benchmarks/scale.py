@@ -55,7 +55,7 @@ def fake_trial(config: dict[str, Any], splits: Any = None, base: Any = None, mea
     whose height depends on the configuration (so ASHA and TPE have something to rank)."""
     from ray import tune
 
-    from tuning.checkpoints import HISTORY_FILE, checkpoint_due, read_history
+    from tuning.checkpoints import checkpoint_due, read_history, write_history
 
     lr, batch = float(config.get("lr", 0.1)), int(config.get("batch_size", 64))
     height = math.exp(-(math.log10(lr) + 1.3) ** 2) * (1 - 0.05 * math.log2(batch / 16))
@@ -75,7 +75,7 @@ def fake_trial(config: dict[str, Any], splits: Any = None, base: Any = None, mea
         if checkpoint_due(epoch, base.epochs, rungs, False, time.monotonic() - saved, checkpoint_s):
             with tempfile.TemporaryDirectory() as d:
                 (Path(d) / BLOB_FILE).write_bytes(bytes(BLOB))
-                (Path(d) / HISTORY_FILE).write_text(json.dumps(history))
+                write_history(Path(d), history)
                 tune.report(m, checkpoint=tune.Checkpoint.from_directory(d))
             saved = time.monotonic()
         else:
@@ -144,14 +144,15 @@ def main() -> None:
     runs = [(s, int(n), int(k), "json" in rest, "slow-tpe" in rest)
             for s, n, k, *rest in (r.split(":") for r in args.runs.split(","))]
     no_json_logger = tuning.runner.no_json_logger
-    optunas_log_ndtr, vectorised_log_ndtr = _truncnorm._log_ndtr, tuning.bounded_tpe.vectorised_log_ndtr
+    vectorised_log_ndtr = tuning.bounded_tpe.vectorised_log_ndtr
     with tempfile.TemporaryDirectory() as tmp:
         for run, (kind, n, k, ray_json, slow_tpe) in enumerate(runs):
             # the A/B: without no_json_logger's setting, Ray adds its JSON logger beside the CSV one
             tuning.runner.no_json_logger = (lambda: os.environ.pop(AUTO_LOGGERS, None)) if ray_json else no_json_logger
             # the other: TPE with Optuna's own log Φ (one element at a time in Python), as before this stop's change
-            tuning.bounded_tpe.vectorised_log_ndtr = (lambda: setattr(_truncnorm, "_log_ndtr", optunas_log_ndtr)
-                                                      ) if slow_tpe else vectorised_log_ndtr
+            optunas = tuning.bounded_tpe.OPTUNAS_LOG_NDTR
+            tuning.bounded_tpe.vectorised_log_ndtr = (
+                (lambda: setattr(_truncnorm, "_log_ndtr", optunas)) if slow_tpe else vectorised_log_ndtr)
             if not ray.is_initialized() or ray.cluster_resources().get("CPU") != k:
                 ray.shutdown()
                 ray.init(num_cpus=k, include_dashboard=False, logging_level="ERROR", log_to_driver=False)

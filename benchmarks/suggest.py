@@ -20,10 +20,9 @@ import optuna
 from optuna.samplers._tpe import _truncnorm
 from optuna.trial import FrozenTrial, TrialState
 
+from tuning.bounded_tpe import OPTUNAS_LOG_NDTR
 from tuning.space import DefineByRun, load_space
 from tuning.study import journal_storage, make_sampler
-
-OPTUNAS_LOG_NDTR = _truncnorm._log_ndtr  # taken before any sampler of ours swaps in SciPy's
 
 
 def finished_trials(path: Path) -> list[FrozenTrial]:

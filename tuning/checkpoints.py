@@ -32,6 +32,11 @@ def write(folder: Path, run_state: dict, history: list[dict[str, Any]]) -> None:
     import torch
 
     torch.save({"run": run_state, "metrics": history[-1], "history": history}, Path(folder) / STATE_FILE)
+    write_history(folder, history)
+
+
+def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
+    """The epoch history alone (no torch): what a resume and the tables read."""
     (Path(folder) / HISTORY_FILE).write_text(json.dumps(history))
 
 
