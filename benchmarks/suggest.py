@@ -57,6 +57,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ab", action="store_true", help="also time each count with Optuna's own log Φ")
     args = p.parse_args()
+    if not args.study.is_file():  # Optuna's journal backend would create an empty one
+        p.error(f"{args.study}: no such study file")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = finished_trials(args.study)
     space = DefineByRun(load_space(args.space))
