@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from tuning.halving import promoted, rung_epochs
+from tuning.halving import SyncHalving, promoted, rung_epochs
 
 
 @pytest.mark.parametrize("max_t, grace, eta, rungs", [
@@ -34,3 +34,42 @@ def test_ties_go_to_the_earlier_trial_whatever_the_arrival_order():
 def test_nan_ranks_last():
     assert promoted({0: math.nan, 1: 0.2, 2: 0.1}, 3) == {1}
     assert promoted({0: math.nan, 1: math.nan}, 2) == {0}
+
+
+def _trials(n: int):
+    from ray.tune.experiment import Trial
+
+    return [Trial("fake", stub=True, config={}) for _ in range(n)]
+
+
+def test_new_trials_run_first_in_creation_order():
+    from ray.tune.experiment import Trial
+
+    sched, trials = SyncHalving(9, 1, 3, cohort=2, total=4), _trials(4)
+    for t in trials:
+        sched.on_trial_add(None, t)
+    assert sched.choose_trial_to_run(None) is trials[0]
+    for t in trials[:2]:
+        t.set_status(Trial.RUNNING)
+    assert sched.choose_trial_to_run(None) is trials[2]
+    for t in trials[2:]:
+        t.set_status(Trial.RUNNING)
+    assert sched.choose_trial_to_run(None) is None
+
+
+def test_a_promoted_trial_runs_again_once_no_new_trial_waits():
+    from ray.tune.experiment import Trial
+
+    sched, trials = SyncHalving(9, 1, 3, cohort=2, total=3), _trials(3)
+    for t in trials:
+        sched.on_trial_add(None, t)
+    for t in trials[:2]:
+        t.set_status(Trial.RUNNING)
+    assert sched.on_trial_result(None, trials[0], {"epoch": 1, "val_accuracy": 0.9}) == SyncHalving.PAUSE
+    trials[0].set_status(Trial.PAUSED)
+    assert sched.on_trial_result(None, trials[1], {"epoch": 1, "val_accuracy": 0.5}) == SyncHalving.STOP
+    assert sched.choose_trial_to_run(None) is trials[2]  # the new trial first
+    trials[2].set_status(Trial.RUNNING)
+    assert sched.choose_trial_to_run(None) is trials[0]
+    trials[0].set_status(Trial.RUNNING)
+    assert sched.choose_trial_to_run(None) is None
