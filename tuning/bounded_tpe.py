@@ -21,9 +21,9 @@ from optuna.samplers import TPESampler
 from optuna.samplers._tpe import _truncnorm
 from optuna.trial import FrozenTrial, TrialState
 
-THRESHOLD = 1000  # finished trials before the history is bounded (50-trial searches never reach it)
 BEST = 100  # best trials always shown (>= 25, TPE's largest "good" set)
 LATEST = 400  # most recent other finished trials shown
+THRESHOLD = BEST + LATEST  # finished trials before the history is bounded; past it a suggestion costs what it does here
 OPTUNAS_LOG_NDTR = getattr(_truncnorm, "_log_ndtr", None)  # Optuna's own, kept for A/Bs (benchmarks/)
 
 
