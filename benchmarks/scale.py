@@ -15,7 +15,6 @@ one process whatever the number of nodes. Run it on a quiet machine; write `lscp
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import os
@@ -123,8 +122,7 @@ def main() -> None:
                    help="comma-separated search:N:K (K = slots; one Ray per K, started in this process); "
                         "search:N:K:json also lets Ray add its JSON logger, as before 17c80bd, and "
                         "search:N:K:slow-tpe keeps Optuna's own log Φ in TPE (tuning.bounded_tpe.vectorised_log_ndtr "
-                        "off), and search:N:K:fsync keeps Optuna's own journal backend, which fsyncs every change "
-                        "(tuning.study.UnsyncedJournal off): A/Bs in one process")
+                        "off): A/Bs in one process")
     p.add_argument("--epoch-s", type=float, default=EPOCH_S, help="seconds a fake epoch sleeps")
     p.add_argument("--grid-epochs", type=int, default=9, help="max epochs of a grid trial (ASHA rungs 1, 3)")
     p.add_argument("--optuna-epochs", type=int, default=20, help="max epochs of an Optuna trial (rungs 3, 12)")
@@ -136,7 +134,6 @@ def main() -> None:
     from optuna.samplers._tpe import _truncnorm
 
     import tuning.bounded_tpe
-    import tuning.optuna
     import tuning.runner
     import tuning.trainable
 
@@ -144,27 +141,24 @@ def main() -> None:
     tuning.runner.make_trainable = light(tuning.runner.make_trainable)
     os.environ["TQDM_DISABLE"] = "1"
     rows: list[dict] = []
-    runs = [(s, int(n), int(k), "json" in rest, "slow-tpe" in rest, "fsync" in rest)
+    runs = [(s, int(n), int(k), "json" in rest, "slow-tpe" in rest)
             for s, n, k, *rest in (r.split(":") for r in args.runs.split(","))]
     no_json_logger = tuning.runner.no_json_logger
     vectorised_log_ndtr = tuning.bounded_tpe.vectorised_log_ndtr
-    journal_storage = tuning.optuna.journal_storage
     with tempfile.TemporaryDirectory() as tmp:
-        for run, (kind, n, k, ray_json, slow_tpe, fsync) in enumerate(runs):
+        for run, (kind, n, k, ray_json, slow_tpe) in enumerate(runs):
             # the A/B: without no_json_logger's setting, Ray adds its JSON logger beside the CSV one
             tuning.runner.no_json_logger = (lambda: os.environ.pop(AUTO_LOGGERS, None)) if ray_json else no_json_logger
             # the other: TPE with Optuna's own log Φ (one element at a time in Python), as before this stop's change
             optunas = tuning.bounded_tpe.OPTUNAS_LOG_NDTR
             tuning.bounded_tpe.vectorised_log_ndtr = (
                 (lambda: setattr(_truncnorm, "_log_ndtr", optunas)) if slow_tpe else vectorised_log_ndtr)
-            # and the journal file forced to disk at every change, as Optuna's own backend does
-            tuning.optuna.journal_storage = functools.partial(journal_storage, fsync=fsync)
             if not ray.is_initialized() or ray.cluster_resources().get("CPU") != k:
                 ray.shutdown()
                 ray.init(num_cpus=k, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             epochs = args.grid_epochs if kind == "grid" else args.optuna_epochs
             rows.append({**one(kind, n, k, Path(tmp), epochs, run), "ray_json_logger": ray_json,
-                         "optunas_log_ndtr": slow_tpe, "fsync": fsync})
+                         "optunas_log_ndtr": slow_tpe})
             print(json.dumps(rows[-1]), flush=True)
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)

@@ -26,33 +26,6 @@ def test_load_study_reads_the_journal_file_by_the_folder_name(tmp_path):
     assert study.study_name == "s" and [t.params["x"] for t in study.trials] == [0.0, 1.0, 2.0]
 
 
-def no_fsync(fd: int) -> None:
-    raise AssertionError("fsync called")
-
-
-def test_the_journal_is_written_without_fsync_and_read_whole_by_optunas_own_backend(tmp_path, monkeypatch):
-    # Rule: changes reach the file without waiting for the disk; the lines are Optuna's own.
-    from optuna.storages.journal import JournalFileBackend
-
-    monkeypatch.setattr("os.fsync", no_fsync)
-    study = optuna.create_study(study_name="s", storage=journal_storage(tmp_path / JOURNAL))
-    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 9)})
-    trial.report(0.5, 1)
-    study.tell(trial, 0.75)
-    monkeypatch.undo()
-    back = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(JournalFileBackend(
-        str(tmp_path / JOURNAL)))).trials
-    assert [(t.state.name, t.value, t.intermediate_values, list(t.params)) for t in back] == \
-        [("COMPLETE", 0.75, {1: 0.5}, ["x"])]
-    check_journal(tmp_path / JOURNAL)
-
-
-def test_optunas_own_journal_backend_is_kept_for_fsync(tmp_path, monkeypatch):
-    monkeypatch.setattr("os.fsync", no_fsync)
-    with pytest.raises(AssertionError, match="fsync called"):
-        optuna.create_study(study_name="s", storage=journal_storage(tmp_path / JOURNAL, fsync=True))
-
-
 def test_load_study_reads_an_older_searchs_sqlite_file(tmp_path):
     make_study(f"sqlite:///{tmp_path / SQLITE}", tmp_path.name, 2)
     assert len(load_study(tmp_path).trials) == 2

@@ -12,8 +12,6 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import get_lock_file
 
 from common.errors import InputError
 from tuning.bounded_tpe import BoundedTPESampler
@@ -25,7 +23,7 @@ RAY_ID = "ray_trial_id"  # user attribute linking an Optuna trial to its row in 
 
 def make_sampler(name: str, seed: int, multi_objective: bool) -> optuna.samplers.BaseSampler:
     """Seeded samplers; TPE is multivariate (grouped, for the conditional depth) with a constant liar,
-    and reads a bounded history past 500 finished trials (tuning/bounded_tpe.py)."""
+    and reads a bounded history past 1,000 finished trials (tuning/bounded_tpe.py)."""
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
@@ -43,30 +41,12 @@ JOURNAL = "study.log"  # the study: Optuna's journal file, one appended JSON lin
 SQLITE = "study.db"  # where searches before the journal kept it (still read)
 
 
-def journal_storage(path: Path, fsync: bool = False) -> optuna.storages.BaseStorage:
+def journal_storage(path: Path) -> optuna.storages.BaseStorage:
     """Optuna's journal file: an append per change, 10-20x cheaper per ask, report and tell than
-    SQLite's transactions (benchmarks/README.md, Scale), and read by optuna.load_study and optuna-dashboard.
-    `fsync`: Optuna's own backend, which forces every change to disk (see UnsyncedJournal)."""
-    return optuna.storages.JournalStorage((JournalFileBackend if fsync else UnsyncedJournal)(str(path)))
+    SQLite's transactions (benchmarks/README.md, Scale), and read by optuna.load_study and optuna-dashboard."""
+    from optuna.storages.journal import JournalFileBackend
 
-
-class UnsyncedJournal(JournalFileBackend):
-    """Optuna's journal file backend, less its os.fsync after every change.
-
-    Why: a search appends some 20 changes per trial (its parameters one by one, a report per
-    epoch, the tell). Waiting for the disk on each was a quarter of the search driver's busy
-    time at 1,000 trials (a stack sample, benchmarks/README.md, Scale). Each change still
-    reaches the operating system before the call returns, so a killed or interrupted driver
-    loses nothing and --resume is exact; only an OS crash or a power cut can lose the last
-    seconds, and then --resume names the cut study file (tuning/preflight.check_journal).
-    Same lock and same lines as Optuna's (private names: `_lock`, `_file_path`, get_lock_file).
-    """
-
-    def append_logs(self, logs: list[dict]) -> None:
-        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode("utf-8")
-        with get_lock_file(self._lock):
-            with open(self._file_path, "ab") as f:
-                f.write(data)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
 def recorded_url(folder: Path) -> str | None:
