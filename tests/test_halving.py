@@ -73,3 +73,23 @@ def test_a_promoted_trial_runs_again_once_no_new_trial_waits():
     assert sched.choose_trial_to_run(None) is trials[0]
     trials[0].set_status(Trial.RUNNING)
     assert sched.choose_trial_to_run(None) is None
+
+
+def test_a_promoted_trial_that_ray_staged_is_chosen_again_until_it_runs():
+    # Rule: one promoted trial waits for a slot at a time (Ray marks the chosen one PENDING);
+    # choosing the next paused one instead would stage every promoted trial at once.
+    from ray.tune.experiment import Trial
+
+    sched, trials = SyncHalving(9, 1, 1.5, cohort=3, total=3), _trials(3)  # two of three go on
+    for t in trials:
+        sched.on_trial_add(None, t)
+        t.set_status(Trial.RUNNING)
+    for i, acc in enumerate([0.9, 0.8]):
+        sched.on_trial_result(None, trials[i], {"epoch": 1, "val_accuracy": acc})
+        trials[i].set_status(Trial.PAUSED)
+    sched.on_trial_result(None, trials[2], {"epoch": 1, "val_accuracy": 0.1})
+    assert sched.choose_trial_to_run(None) is trials[0]
+    trials[0].set_status(Trial.PENDING)  # what Ray does with the trial it is given
+    assert sched.choose_trial_to_run(None) is trials[0]
+    trials[0].set_status(Trial.RUNNING)
+    assert sched.choose_trial_to_run(None) is trials[1]
