@@ -55,6 +55,28 @@ def test_the_sampler_runs_a_study(threshold):
     assert same if threshold == 1000 else (not same and all(-5 <= t.params["x"] <= 5 for t in ours.trials))
 
 
+def test_with_conditional_parameters_it_suggests_exactly_what_tpe_does():
+    # Rule: the grouped search space read incrementally and the history ranked once per ask change
+    # nothing: a space whose widths depend on the depth (several groups) gets TPE's own suggestions,
+    # also after a pickle round trip (Ray saves the searcher with its sampler).
+    import pickle
+
+    def objective(t):
+        depth = t.suggest_int("depth", 1, 3)
+        return sum(-(t.suggest_float(f"w{i}", 0, 1) - 0.3 * i) ** 2 for i in range(depth)) - 0.1 * depth
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    kw = dict(seed=1, multivariate=True, group=True, constant_liar=True, n_startup_trials=5)
+    ours = optuna.create_study(direction="maximize", sampler=BoundedTPESampler(threshold=1000, **kw))
+    plain = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(**kw))
+    ours.optimize(objective, n_trials=15)
+    ours.sampler = pickle.loads(pickle.dumps(ours.sampler))
+    ours.optimize(objective, n_trials=15)
+    plain.optimize(objective, n_trials=30)
+    assert [t.params for t in ours.trials] == [t.params for t in plain.trials]
+    assert len({tuple(sorted(t.params)) for t in ours.trials}) == 3
+
+
 def test_log_ndtr_is_scipys_and_agrees_with_optunas():
     # Rule: once a sampler of ours is made, TPE computes log Φ with SciPy, within 1e-12 (absolute) or
     # 1e-7 (relative) of Optuna's own element-by-element version, tails included.
