@@ -71,7 +71,16 @@ def vectorised_log_ndtr() -> None:
         _truncnorm._log_ndtr = log_ndtr
 
 
-class _View:
+class _StudyProxy:
+    """A study whose trial list a subclass filters; everything else is the study's."""
+
+    _study: optuna.Study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+
+class _View(_StudyProxy):
     """The study as TPE sees it: the same study, with a bounded trial list (computed once per ask:
     TPE samples each group of parameters apart, and re-ranking every finished trial for each group
     cost three sorts of the whole study per ask)."""
@@ -88,11 +97,8 @@ class _View:
             s._memo = (key, bounded(trials, maximize, s.threshold, s.best, s.latest, s._keys))
         return s._memo[1]
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
 
-
-class _Unseen:
+class _Unseen(_StudyProxy):
     """The study as the grouped search space reads it: only the trials it has not read before.
 
     Optuna's _GroupDecomposedSearchSpace adds every finished trial's distributions to its groups on
@@ -107,9 +113,6 @@ class _Unseen:
                if t.number not in self._seen]
         self._seen.update(t.number for t in new)
         return new
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
 
 
 class BoundedTPESampler(TPESampler):
