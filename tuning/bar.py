@@ -1,23 +1,37 @@
 """The search's progress bar: tuning.progress.Progress drawn by tqdm, fed by a Ray Tune callback."""
 from __future__ import annotations
 
+import time
+
 from tqdm import tqdm
 
 from tuning.progress import Progress
 
+DRAW_EVERY_S = 0.2  # the bar is redrawn at most this often (5 times a second), however many results come
+
 
 class TrialBar:
-    """A Ray Tune callback's tqdm bar over trial-epochs: it moves on every epoch any trial reports
+    """A Ray Tune callback's tqdm bar over trial-epochs: it counts every epoch any trial reports
     and shows trials running / done, the best validation accuracy and an estimate of the time left
-    (tuning.progress.Progress)."""
+    (tuning.progress.Progress).
 
-    def __init__(self, total: int, max_epochs: int):
+    Why at most every DRAW_EVERY_S: drawing on every result cost the driver about as much as Ray's
+    own handling of a result at thousands of trials (benchmarks/README.md, Scale); five draws a
+    second still move with every epoch a person can see, and close() draws the last state.
+    """
+
+    def __init__(self, total: int, max_epochs: int, every_s: float = DRAW_EVERY_S):
         self.progress, self.bar = Progress(total, max_epochs), None
+        self.every_s, self.drawn = every_s, -float("inf")
 
     def __getstate__(self) -> dict:  # Ray pickles callbacks with the experiment; the bar stays here
         return {**self.__dict__, "bar": None}
 
-    def _draw(self) -> None:
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.drawn < self.every_s:
+            return
+        self.drawn = now
         p = self.progress
         if self.bar is None:
             self.bar = tqdm(total=1, desc="trial-epochs", unit="", dynamic_ncols=True,
@@ -41,10 +55,11 @@ class TrialBar:
 
     def set_done(self, n: int) -> None:
         self.progress.done_before = n - (self.progress.finished + self.progress.stopped + self.progress.failed)
-        self._draw()
+        self._draw(force=True)
 
     def close(self) -> None:
         if self.bar is not None:
+            self._draw(force=True)
             self.bar.close()
 
 

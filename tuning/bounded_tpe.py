@@ -5,8 +5,10 @@ Multivariate TPE fits its two densities to every finished trial on every suggest
 slots wait. Past `threshold` finished trials this sampler shows TPE only the best `best` trials
 (ranked as TPE ranks them: completed by value, then pruned by the last epoch reached and its
 value) plus the latest `latest` others, and the running ones (the constant liar). TPE's "good"
-density is fitted to the top max(1, min(25, ⌈0.1·n⌉)) trials, so with `best` >= 25 it is fitted to
-exactly the trials it would have used anyway; only the "bad" density sees a sample. Below the
+density is fitted to the top max(1, min(25, ⌈0.1·n⌉)) trials, so with `best` >= 25 and at least 250
+trials shown it is fitted to exactly the trials it would have used anyway; only the "bad" density sees
+a sample. 250 rather than 500 shown: an ask at 250 finished trials costs about 28 ms, at 500 about
+48 (benchmarks/README.md, Scale). Below the
 threshold, and for several objectives, it is plain TPE.
 
 Each suggestion also costs less through `vectorised_log_ndtr` (below).
@@ -22,8 +24,8 @@ from optuna.samplers import TPESampler
 from optuna.samplers._tpe import _truncnorm
 from optuna.trial import FrozenTrial, TrialState
 
-BEST = 100  # best trials always shown (>= 25, TPE's largest "good" set)
-LATEST = 400  # most recent other finished trials shown
+BEST = 50  # best trials always shown (>= 25, TPE's largest "good" set)
+LATEST = 200  # most recent other finished trials shown (BEST + LATEST >= 250: TPE's good set stays 25 trials)
 THRESHOLD = BEST + LATEST  # finished trials before the history is bounded; past it a suggestion costs what it does here
 OPTUNAS_LOG_NDTR = getattr(_truncnorm, "_log_ndtr", None)  # Optuna's own, kept for A/Bs (benchmarks/)
 
