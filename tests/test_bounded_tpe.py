@@ -77,6 +77,29 @@ def test_with_conditional_parameters_it_suggests_exactly_what_tpe_does():
     assert len({tuple(sorted(t.params)) for t in ours.trials}) == 3
 
 
+@pytest.mark.parametrize("finished, good", [(300, 25), (150, 15)])
+def test_past_the_threshold_the_good_set_is_sized_by_the_whole_study(monkeypatch, finished, good):
+    # Rule: TPE's "good" set is min(25, ceil(0.1 n)) of the study's n finished trials, although the
+    # view shows only best + latest (without the whole-study count it would be ceil(0.1 * 40) = 4).
+    from optuna.samplers._tpe import sampler as tpe
+
+    seen = []
+
+    def spy(study, trials, n_below, *args):
+        seen.append((n_below, len(trials)))
+        return split(study, trials, n_below, *args)
+
+    split = tpe._split_trials
+    monkeypatch.setattr(tpe, "_split_trials", spy)
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    study = optuna.create_study(direction="maximize", sampler=BoundedTPESampler(
+        seed=0, threshold=40, best=25, latest=15, multivariate=True, n_startup_trials=5))
+    study.add_trials([optuna.trial.create_trial(params={"x": i / finished}, distributions=dist, value=float(i % 97))
+                      for i in range(finished)])
+    study.ask(dist)
+    assert seen == [(good, 40)]
+
+
 def test_log_ndtr_is_scipys_and_agrees_with_optunas():
     # Rule: once a sampler of ours is made, TPE computes log Φ with SciPy, within 1e-12 (absolute) or
     # 1e-7 (relative) of Optuna's own element-by-element version, tails included.

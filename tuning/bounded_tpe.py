@@ -5,11 +5,12 @@ Multivariate TPE fits its two densities to every finished trial on every suggest
 slots wait. Past `threshold` finished trials this sampler shows TPE only the best `best` trials
 (ranked as TPE ranks them: completed by value, then pruned by the last epoch reached and its
 value) plus the latest `latest` others, and the running ones (the constant liar). TPE's "good"
-density is fitted to the top max(1, min(25, ⌈0.1·n⌉)) trials, so with `best` >= 25 and at least 250
-trials shown it is fitted to exactly the trials it would have used anyway; only the "bad" density sees
-a sample. 250 rather than 500 shown: an ask at 250 finished trials costs about 28 ms, at 500 about
-48 (benchmarks/README.md, Scale). Below the
-threshold, and for several objectives, it is plain TPE.
+density is fitted to the top min(25, ⌈0.1·n⌉) of the n finished trials; here n is the whole
+study's count, not the view's (`_StudyGamma`), so with `best` >= 25 the good density is fitted to
+exactly the trials TPE would have used; only the "bad" density sees a sample (the latest `latest`
+and the rest of the best). Below the threshold, and for several objectives, it is plain TPE.
+Why 100 shown and not more: an ask costs about 15 ms at 100 finished trials, 28 at 250 and 48 at
+500 (benchmarks.suggest; benchmarks/README.md, Scale), and the driver pays one per trial.
 
 Each suggestion also costs less through `vectorised_log_ndtr` (below).
 """
@@ -22,10 +23,11 @@ from typing import Any
 import optuna
 from optuna.samplers import TPESampler
 from optuna.samplers._tpe import _truncnorm
+from optuna.samplers._tpe.sampler import default_gamma
 from optuna.trial import FrozenTrial, TrialState
 
-BEST = 50  # best trials always shown (>= 25, TPE's largest "good" set)
-LATEST = 200  # most recent other finished trials shown (BEST + LATEST >= 250: TPE's good set stays 25 trials)
+BEST = 25  # best trials always shown (>= 25, TPE's largest "good" set)
+LATEST = 75  # most recent other finished trials shown: with the best, what the "bad" density is fitted to
 THRESHOLD = BEST + LATEST  # finished trials before the history is bounded; past it a suggestion costs what it does here
 OPTUNAS_LOG_NDTR = getattr(_truncnorm, "_log_ndtr", None)  # Optuna's own, kept for A/Bs (benchmarks/)
 
@@ -89,6 +91,7 @@ class _View(_StudyProxy):
 
     def __init__(self, study: optuna.Study, sampler: "BoundedTPESampler", number: int) -> None:
         self._study, self._sampler, self._number = study, sampler, number
+        self.finished = 0  # finished trials in the whole study (set with the trial list)
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
@@ -96,7 +99,9 @@ class _View(_StudyProxy):
         key = (self._number, len(trials), tuple(states or ()), deepcopy)
         if s._memo is None or s._memo[0] != key:
             maximize = self._study.direction == optuna.study.StudyDirection.MAXIMIZE
-            s._memo = (key, bounded(trials, maximize, s.threshold, s.best, s.latest, s._keys))
+            finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+            s._memo = (key, bounded(trials, maximize, s.threshold, s.best, s.latest, s._keys), finished)
+        self.finished = s._memo[2]
         return s._memo[1]
 
 
@@ -117,13 +122,24 @@ class _Unseen(_StudyProxy):
         return new
 
 
+class _StudyGamma:
+    """TPE's gamma (the size of the "good" set) of the whole study's finished trials, not of the
+    view's: the view shows fewer, and TPE's own gamma of its count would shrink the good set."""
+
+    def __init__(self, gamma: Any, view: _View) -> None:
+        self._gamma, self._view = gamma, view
+
+    def __call__(self, n: int) -> int:
+        return self._gamma(max(n, self._view.finished))
+
+
 class BoundedTPESampler(TPESampler):
     """TPESampler whose suggestions read at most `best` + `latest` finished trials past `threshold`."""
 
     def __init__(self, *args: Any, threshold: int = THRESHOLD, best: int = BEST, latest: int = LATEST, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.threshold, self.best, self.latest = threshold, best, latest
-        self._memo: tuple[tuple, list[FrozenTrial]] | None = None
+        self._memo: tuple[tuple, list[FrozenTrial], int] | None = None
         self._seen: set[int] = set()  # trials the grouped search space has read
         self._keys: dict[int, tuple] = {}  # rank keys of finished trials (bounded)
         vectorised_log_ndtr()
@@ -137,4 +153,9 @@ class BoundedTPESampler(TPESampler):
     def _sample(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict[str, Any]:
         if study._is_multi_objective():
             return super()._sample(study, trial, search_space)
-        return super()._sample(_View(study, self, trial.number), trial, search_space)  # type: ignore[arg-type]
+        view, gamma = _View(study, self, trial.number), self._gamma
+        self._gamma = _StudyGamma(gamma or default_gamma, view)  # for this ask only (it is not pickled)
+        try:
+            return super()._sample(view, trial, search_space)  # type: ignore[arg-type]
+        finally:
+            self._gamma = gamma

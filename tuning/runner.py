@@ -16,7 +16,7 @@ from tuning import ledger
 from tuning.checkpoints import CHECKPOINT_AFTER_S
 from tuning.ledger import Carry
 from tuning.pruning import checkpoint_pruner
-from tuning.ray_env import no_json_logger, pending_trials
+from tuning.ray_env import no_json_logger, pending_trials, state_saves
 from tuning.state_backup import backup_callback
 from tuning.tensorboard import tensorboard_logger
 
@@ -255,6 +255,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
     storage = storage_dir(cfg, out)
     no_json_logger()
     pending_trials(search.max_pending)
+    state_saves()
     if restore is not None:
         if not tune.Tuner.can_restore(str(restore)):
             raise InputError(f"--resume: nothing to resume in {restore} (no interrupted search of that --name)")
