@@ -9,8 +9,8 @@ density is fitted to the top min(25, ⌈0.1·n⌉) of the n finished trials; her
 study's count, not the view's (`_StudyGamma`), so with `best` >= 25 the good density is fitted to
 exactly the trials TPE would have used; only the "bad" density sees a sample (the latest `latest`
 and the rest of the best). Below the threshold, and for several objectives, it is plain TPE.
-Why 100 shown and not more: an ask costs about 15 ms at 100 finished trials, 28 at 250 and 48 at
-500 (benchmarks.suggest; benchmarks/README.md, Scale), and the driver pays one per trial.
+Why 100 shown and not more: an ask costs 15-20 ms at 100 finished trials, 23-28 at 250 and 47-49
+at 500 (benchmarks.suggest; benchmarks/README.md, Scale), and the driver pays one per trial.
 
 Each suggestion also costs less through `vectorised_log_ndtr` (below).
 """
