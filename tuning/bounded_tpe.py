@@ -91,7 +91,6 @@ class _View(_StudyProxy):
 
     def __init__(self, study: optuna.Study, sampler: "BoundedTPESampler", number: int) -> None:
         self._study, self._sampler, self._number = study, sampler, number
-        self.finished = 0  # finished trials in the whole study (set with the trial list)
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
@@ -101,7 +100,6 @@ class _View(_StudyProxy):
             maximize = self._study.direction == optuna.study.StudyDirection.MAXIMIZE
             finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
             s._memo = (key, bounded(trials, maximize, s.threshold, s.best, s.latest, s._keys), finished)
-        self.finished = s._memo[2]
         return s._memo[1]
 
 
@@ -126,11 +124,12 @@ class _StudyGamma:
     """TPE's gamma (the size of the "good" set) of the whole study's finished trials, not of the
     view's: the view shows fewer, and TPE's own gamma of its count would shrink the good set."""
 
-    def __init__(self, gamma: Any, view: _View) -> None:
-        self._gamma, self._view = gamma, view
+    def __init__(self, gamma: Any, sampler: "BoundedTPESampler") -> None:
+        self._gamma, self._sampler = gamma, sampler
 
-    def __call__(self, n: int) -> int:
-        return self._gamma(max(n, self._view.finished))
+    def __call__(self, n: int) -> int:  # the memo holds this ask's count of the whole study's finished trials
+        memo = self._sampler._memo
+        return self._gamma(max(n, memo[2] if memo else 0))
 
 
 class BoundedTPESampler(TPESampler):
@@ -153,9 +152,9 @@ class BoundedTPESampler(TPESampler):
     def _sample(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict[str, Any]:
         if study._is_multi_objective():
             return super()._sample(study, trial, search_space)
-        view, gamma = _View(study, self, trial.number), self._gamma
-        self._gamma = _StudyGamma(gamma or default_gamma, view)  # for this ask only (it is not pickled)
+        gamma = self._gamma
+        self._gamma = _StudyGamma(gamma or default_gamma, self)  # for this ask only (it is not pickled)
         try:
-            return super()._sample(view, trial, search_space)  # type: ignore[arg-type]
+            return super()._sample(_View(study, self, trial.number), trial, search_space)  # type: ignore[arg-type]
         finally:
             self._gamma = gamma
