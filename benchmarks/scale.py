@@ -15,6 +15,7 @@ one process whatever the number of nodes. Run it on a quiet machine; write `lscp
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -122,7 +123,8 @@ def main() -> None:
                    help="comma-separated search:N:K (K = slots; one Ray per K, started in this process); "
                         "search:N:K:json also lets Ray add its JSON logger, as before 17c80bd, and "
                         "search:N:K:slow-tpe keeps Optuna's own log Φ in TPE (tuning.bounded_tpe.vectorised_log_ndtr "
-                        "off): A/Bs in one process")
+                        "off), search:N:K:all-running shows TPE every running trial past its threshold "
+                        "(tuning.bounded_tpe.RUNNING off): A/Bs in one process")
     p.add_argument("--epoch-s", type=float, default=EPOCH_S, help="seconds a fake epoch sleeps")
     p.add_argument("--grid-epochs", type=int, default=9, help="max epochs of a grid trial (ASHA rungs 1, 3)")
     p.add_argument("--optuna-epochs", type=int, default=20, help="max epochs of an Optuna trial (rungs 3, 12)")
@@ -135,30 +137,34 @@ def main() -> None:
 
     import tuning.bounded_tpe
     import tuning.runner
+    import tuning.study
     import tuning.trainable
 
     tuning.trainable.train_trial = fake_trial  # tuning.runner.make_trainable imports it by name at each search
     tuning.runner.make_trainable = light(tuning.runner.make_trainable)
     os.environ["TQDM_DISABLE"] = "1"
     rows: list[dict] = []
-    runs = [(s, int(n), int(k), "json" in rest, "slow-tpe" in rest)
+    runs = [(s, int(n), int(k), "json" in rest, "slow-tpe" in rest, "all-running" in rest)
             for s, n, k, *rest in (r.split(":") for r in args.runs.split(","))]
     no_json_logger = tuning.runner.no_json_logger
     vectorised_log_ndtr = tuning.bounded_tpe.vectorised_log_ndtr
     with tempfile.TemporaryDirectory() as tmp:
-        for run, (kind, n, k, ray_json, slow_tpe) in enumerate(runs):
+        for run, (kind, n, k, ray_json, slow_tpe, all_running) in enumerate(runs):
             # the A/B: without no_json_logger's setting, Ray adds its JSON logger beside the CSV one
             tuning.runner.no_json_logger = (lambda: os.environ.pop(AUTO_LOGGERS, None)) if ray_json else no_json_logger
             # the other: TPE with Optuna's own log Φ (one element at a time in Python), as before this stop's change
             optunas = tuning.bounded_tpe.OPTUNAS_LOG_NDTR
             tuning.bounded_tpe.vectorised_log_ndtr = (
                 (lambda: setattr(_truncnorm, "_log_ndtr", optunas)) if slow_tpe else vectorised_log_ndtr)
+            # and: TPE shown every running trial past its threshold (the constant liar unbounded), as before
+            tuning.study.BoundedTPESampler = (functools.partial(tuning.bounded_tpe.BoundedTPESampler, running=None)
+                                              if all_running else tuning.bounded_tpe.BoundedTPESampler)
             if not ray.is_initialized() or ray.cluster_resources().get("CPU") != k:
                 ray.shutdown()
                 ray.init(num_cpus=k, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             epochs = args.grid_epochs if kind == "grid" else args.optuna_epochs
             rows.append({**one(kind, n, k, Path(tmp), epochs, run), "ray_json_logger": ray_json,
-                         "optunas_log_ndtr": slow_tpe})
+                         "optunas_log_ndtr": slow_tpe, "all_running": all_running})
             print(json.dumps(rows[-1]), flush=True)
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)

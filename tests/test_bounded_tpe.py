@@ -31,6 +31,20 @@ def test_past_the_threshold_the_best_the_latest_and_the_running_are_shown():
     assert [t.number for t in bounded(trials, True, threshold=3, best=2, latest=2)] == [0, 2, 4, 5, 6]
 
 
+def test_past_the_threshold_only_the_latest_running_trials_are_shown_besides_the_asking_one():
+    # Rule: with running=2, the latest 2 running trials other than the asking one (7) are shown, and the
+    # asking one too (TPE leaves it out itself); finished trials as before.
+    trials = [trial(i, value=i / 10) for i in range(4)] + [trial(i, State.RUNNING) for i in range(4, 8)]
+    shown = bounded(trials, True, threshold=2, best=1, latest=1, running=2, asking=7)
+    assert [t.number for t in shown] == [2, 3, 5, 6, 7]
+
+
+def test_the_sampler_shows_twenty_five_running_trials_unless_told_otherwise():
+    # Rule: BoundedTPESampler bounds the constant liar's trials by default; running=None shows them all.
+    assert BoundedTPESampler().running == 25
+    assert BoundedTPESampler(running=None).running is None
+
+
 def test_completed_trials_rank_above_pruned_ones_and_later_rungs_above_earlier():
     # Rule: TPE's order: completed by value, then pruned by last step reached, then by value there.
     trials = [trial(0, State.PRUNED, steps={1: 0.99}), trial(1, State.PRUNED, steps={1: 0.5, 3: 0.6}),

@@ -4,13 +4,17 @@ Multivariate TPE fits its two densities to every finished trial on every suggest
 +0.24 ms per finished trial (2.5 s per suggestion at 10,000 trials), inside Tune's loop while
 slots wait. Past `threshold` finished trials this sampler shows TPE only the best `best` trials
 (ranked as TPE ranks them: completed by value, then pruned by the last epoch reached and its
-value) plus the latest `latest` others, and the running ones (the constant liar). TPE's "good"
+value) plus the latest `latest` others, and the latest `running` running ones (the constant liar's
+lies, all in TPE's "bad" density: under sync halving every paused trial is RUNNING to Optuna, up to
+hundreds at once, and an ask cost twice as much with 250 of them as with 8). TPE's "good"
 density is fitted to the top min(25, ⌈0.1·n⌉) of the n finished trials; here n is the whole
 study's count, not the view's (`_StudyGamma`), so with `best` >= 25 the good density is fitted to
 exactly the trials TPE would have used; only the "bad" density sees a sample (the latest `latest`
 and the rest of the best). Below the threshold, and for several objectives, it is plain TPE.
 Why 100 shown and not more: an ask costs 15-20 ms at 100 finished trials, 23-28 at 250 and 47-49
-at 500 (benchmarks.suggest; benchmarks/README.md, Scale), and the driver pays one per trial.
+at 500 (benchmarks.suggest; benchmarks/README.md, Scale), and the driver pays one per trial. Why 25
+running: the trials that are executing are mostly the latest asked; past the threshold the lie about
+them (not about trials paused at a rung long ago) is what keeps parallel suggestions apart.
 
 Each suggestion also costs less through `vectorised_log_ndtr` (below).
 """
@@ -28,6 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 BEST = 25  # best trials always shown (>= 25, TPE's largest "good" set)
 LATEST = 75  # most recent other finished trials shown: with the best, what the "bad" density is fitted to
+RUNNING = 25  # most recent running trials shown past the threshold (the constant liar's; the asking one aside)
 THRESHOLD = BEST + LATEST  # finished trials before the history is bounded; past it a suggestion costs what it does here
 OPTUNAS_LOG_NDTR = getattr(_truncnorm, "_log_ndtr", None)  # Optuna's own, kept for A/Bs (benchmarks/)
 
@@ -44,9 +49,12 @@ def rank_key(t: FrozenTrial, maximize: bool) -> tuple:
 
 
 def bounded(trials: list[FrozenTrial], maximize: bool, threshold: int, best: int, latest: int,
-            keys: dict[int, tuple] | None = None) -> list[FrozenTrial]:
+            keys: dict[int, tuple] | None = None, running: int | None = None,
+            asking: int | None = None) -> list[FrozenTrial]:
     """The trials TPE is shown, in trial order: all when at most `threshold` are finished.
 
+    `running`: how many running trials are shown past the threshold, the latest ones other than
+    `asking` (the trial being sampled, which TPE leaves out itself); None: all of them.
     `keys`: rank keys of finished trials from earlier calls (a finished trial's key never changes),
     so each trial is ranked once in a search, not once per ask."""
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
@@ -60,6 +68,11 @@ def bounded(trials: list[FrozenTrial], maximize: bool, threshold: int, best: int
     rest = [t.number for t in finished if t.number not in top]
     rest = rest[len(rest) - latest:] if latest > 0 else []
     keep = top | set(rest)
+    if running is not None:
+        live = [t.number for t in trials if t.state == TrialState.RUNNING and t.number != asking]
+        keep |= set(live[len(live) - running:] if running > 0 else [])
+        return [t for t in trials if t.number in keep or t.number == asking
+                or t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)]
     return [t for t in trials if t.number in keep or t.state not in (TrialState.COMPLETE, TrialState.PRUNED)]
 
 
@@ -99,7 +112,8 @@ class _View(_StudyProxy):
         if s._memo is None or s._memo[0] != key:
             maximize = self._study.direction == optuna.study.StudyDirection.MAXIMIZE
             finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-            s._memo = (key, bounded(trials, maximize, s.threshold, s.best, s.latest, s._keys), finished)
+            s._memo = (key, bounded(trials, maximize, s.threshold, s.best, s.latest, s._keys, s.running, self._number),
+                       finished)
         return s._memo[1]
 
 
@@ -133,11 +147,15 @@ class _StudyGamma:
 
 
 class BoundedTPESampler(TPESampler):
-    """TPESampler whose suggestions read at most `best` + `latest` finished trials past `threshold`."""
+    """TPESampler whose suggestions read at most `best` + `latest` finished trials and `running`
+    running ones past `threshold` (running None: every running trial)."""
 
-    def __init__(self, *args: Any, threshold: int = THRESHOLD, best: int = BEST, latest: int = LATEST, **kwargs: Any):
+    running: int | None = None  # a sampler pickled before `running` existed (a resumed search) shows them all
+
+    def __init__(self, *args: Any, threshold: int = THRESHOLD, best: int = BEST, latest: int = LATEST,
+                 running: int | None = RUNNING, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.threshold, self.best, self.latest = threshold, best, latest
+        self.threshold, self.best, self.latest, self.running = threshold, best, latest, running
         self._memo: tuple[tuple, list[FrozenTrial], int] | None = None
         self._seen: set[int] = set()  # trials the grouped search space has read
         self._keys: dict[int, tuple] = {}  # rank keys of finished trials (bounded)
