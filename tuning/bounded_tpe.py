@@ -67,13 +67,12 @@ def bounded(trials: list[FrozenTrial], maximize: bool, threshold: int, best: int
     top = {t.number for t in heapq.nsmallest(best, finished, key=lambda t: keys[t.number])}
     rest = [t.number for t in finished if t.number not in top]
     rest = rest[len(rest) - latest:] if latest > 0 else []
-    keep = top | set(rest)
+    live = [t.number for t in trials if t.state == TrialState.RUNNING and t.number != asking]
     if running is not None:
-        live = [t.number for t in trials if t.state == TrialState.RUNNING and t.number != asking]
-        keep |= set(live[len(live) - running:] if running > 0 else [])
-        return [t for t in trials if t.number in keep or t.number == asking
-                or t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)]
-    return [t for t in trials if t.number in keep or t.state not in (TrialState.COMPLETE, TrialState.PRUNED)]
+        live = live[len(live) - running:] if running > 0 else []
+    keep = top | set(rest) | set(live)
+    return [t for t in trials if t.number in keep or t.number == asking
+            or t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)]
 
 
 def vectorised_log_ndtr() -> None:
