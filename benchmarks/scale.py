@@ -116,12 +116,38 @@ def one(kind: str, n: int, k: int, d: Path, epochs: int, run: int) -> dict:
             "cpu_ms_per_result": round(1000 * cpu / results, 2), "storage_kb_per_trial": round(du(out) / n / 1024, 1)}
 
 
+SEARCHES = ("grid", "optuna")
+FLAGS = ("json", "slow-tpe", "all-running")  # the A/B switches a run may carry (see --runs)
+
+
+def parse_runs(text: str) -> list[tuple[str, int, int, bool, bool, bool]]:
+    """--runs as (search, N, K, json, slow-tpe, all-running) rows; a bad item is named, before Ray starts."""
+    runs = []
+    for item in text.split(","):
+        kind, *numbers = item.split(":")
+        flags = numbers[2:]
+        try:
+            n, k = (int(x) for x in numbers[:2])
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected search:N:K with whole numbers N and K") from None
+        unknown = [f for f in flags if f not in FLAGS]
+        if kind not in SEARCHES:
+            raise argparse.ArgumentTypeError(f"{item!r}: the search is {kind!r}, not one of {', '.join(SEARCHES)}")
+        if n < 1 or k < 1:
+            raise argparse.ArgumentTypeError(f"{item!r}: N and K must be at least 1")
+        if unknown:
+            raise argparse.ArgumentTypeError(f"{item!r}: unknown switch {unknown[0]!r} (one of {', '.join(FLAGS)})")
+        runs.append((kind, n, k, *(f in flags for f in FLAGS)))
+    return runs
+
+
 def main() -> None:
     global EPOCH_S
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", default="grid:100:8,grid:1000:8,grid:3000:8,optuna:100:8,optuna:1000:8,optuna:3000:8",
+    p.add_argument("--runs", type=parse_runs,
+                   default=parse_runs("grid:100:8,grid:1000:8,grid:3000:8,optuna:100:8,optuna:1000:8,optuna:3000:8"),
                    help="comma-separated search:N:K (K = slots; one Ray per K, started in this process); "
-                        "search:N:K:json also lets Ray add its JSON logger, as before 17c80bd, and "
+                        "search:N:K:json also lets Ray add its JSON logger, as before 17c80bd, "
                         "search:N:K:slow-tpe keeps Optuna's own log Φ in TPE (tuning.bounded_tpe.vectorised_log_ndtr "
                         "off), search:N:K:all-running shows TPE every running trial past its threshold "
                         "(tuning.bounded_tpe.RUNNING off): A/Bs in one process")
@@ -144,8 +170,7 @@ def main() -> None:
     tuning.runner.make_trainable = light(tuning.runner.make_trainable)
     os.environ["TQDM_DISABLE"] = "1"
     rows: list[dict] = []
-    runs = [(s, int(n), int(k), "json" in rest, "slow-tpe" in rest, "all-running" in rest)
-            for s, n, k, *rest in (r.split(":") for r in args.runs.split(","))]
+    runs = args.runs
     no_json_logger = tuning.runner.no_json_logger
     vectorised_log_ndtr = tuning.bounded_tpe.vectorised_log_ndtr
     with tempfile.TemporaryDirectory() as tmp:
