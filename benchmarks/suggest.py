@@ -4,10 +4,10 @@ From a search's study (`results/<name>/study.log`), for each n in --at: an in-me
 first n finished trials, --running trials are asked and left running (the constant liar counts
 them, as in a search with that many slots busy), and --repeats more asks are timed. Each ask goes
 through the search's own sampler (tuning.study.make_sampler: multivariate, grouped TPE, bounded
-past 100 finished trials) and its define-by-run space, as in `tuning.optuna`. The driver pays one
-such ask per trial, inside Ray Tune's loop. `--ab` also times each count with Optuna's own log Φ
-(one element at a time in Python) instead of SciPy's (tuning.bounded_tpe.vectorised_log_ndtr),
-in the same process. Run it on a quiet machine; write `lscpu`'s model beside it.
+past tuning.bounded_tpe.THRESHOLD finished trials) and its define-by-run space, as in
+`tuning.optuna`. The driver pays one such ask per trial, inside Ray Tune's loop. `--ab` also
+times each count with Optuna's own log Φ (one element at a time in Python) instead of SciPy's
+(tuning.bounded_tpe.vectorised_log_ndtr), in the same process. Run it on a quiet machine; write `lscpu`'s model beside it.
 """
 from __future__ import annotations
 

@@ -70,9 +70,9 @@ def bounded(trials: list[FrozenTrial], maximize: bool, threshold: int, best: int
     live = [t.number for t in trials if t.state == TrialState.RUNNING and t.number != asking]
     if running is not None:
         live = live[len(live) - running:] if running > 0 else []
-    keep = top | set(rest) | set(live)
-    return [t for t in trials if t.number in keep or t.number == asking
-            or t.state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)]
+    keep = top | set(rest) | set(live) | {asking}
+    shown_by_state = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # the rest TPE filters itself
+    return [t for t in trials if t.number in keep or t.state not in shown_by_state]
 
 
 def vectorised_log_ndtr() -> None:

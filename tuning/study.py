@@ -23,7 +23,7 @@ RAY_ID = "ray_trial_id"  # user attribute linking an Optuna trial to its row in 
 
 def make_sampler(name: str, seed: int, multi_objective: bool) -> optuna.samplers.BaseSampler:
     """Seeded samplers; TPE is multivariate (grouped, for the conditional depth) with a constant liar,
-    and reads a bounded history past 100 finished trials (tuning/bounded_tpe.py)."""
+    and reads a bounded history past bounded_tpe.THRESHOLD finished trials (tuning/bounded_tpe.py)."""
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
