@@ -22,15 +22,17 @@ def _file_mode() -> int:
 FILE_MODE = _file_mode()
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], Any], suffix: str = ".tmp") -> Path:
     """Call write(tmp_path) then os.replace(tmp_path, path); the temp file is removed on failure.
+
+    `suffix` ends the temp file's name, for writers that choose a format by it (ONNX's ".onnx").
 
     The file gets the mode a plain open() would (0644 under the usual umask), not mkstemp's 0600:
     results and models are meant to be read by others, a service's user among them.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     try:
         write(Path(tmp))

@@ -24,6 +24,8 @@ from common.errors import InputError
 log = logging.getLogger(__name__)
 NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 LOCK_FILE = ".lock"
+SEARCH_MARKER = "search.json"  # written first by every search: a folder holding it is one this tool made
+STATE_RUNNING, STATE_INTERRUPTED, STATE_FINISHED = "running", "interrupted", "finished"  # its `state`
 
 
 def check_name(name: str, flag: str = "--name") -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 
 from common.atomic import atomic_write, write_json
 from common.errors import InputError
+from common.folders import SEARCH_MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING
 from common.provenance import versions
 from model.mlp import MLP, MLPConfig
 
@@ -89,38 +91,92 @@ class Loaded:
     weights: Path  # the .pt file it came from
 
 
-def find(path: str | Path) -> Path:
-    """The weights a MODEL argument names: a .pt file, or a run or search folder holding model.pt."""
+def _why_no_model(folder: Path) -> str:
+    """Why a search folder holds no model.pt, from its search.json: interrupted, still running,
+    --no-retrain, or no trial to retrain."""
+    try:
+        info = json.loads((folder / SEARCH_MARKER).read_text())
+        state, retrain = info.get("state"), (info.get("search") or {}).get("retrain", True)
+    except (OSError, ValueError, AttributeError):
+        return "its search.json is unreadable"
+    if state == STATE_INTERRUPTED:
+        return "its search was interrupted before the retrain: run the same command with --resume to finish it"
+    if state == STATE_RUNNING:
+        return "its search is running, or was killed: wait for it, or run the same command with --resume"
+    if not retrain:
+        return "its search ran with --no-retrain: run it again without that flag, under a new --name"
+    if state == STATE_FINISHED and not (folder / "best.json").is_file():
+        return "its search found no trial to retrain: every trial diverged or failed"
+    return "its search has not retrained a best model"
+
+
+def model_files(path: str | Path) -> tuple[Path, Path]:
+    """(weights, card) a MODEL argument names: a run or search folder holding model.pt, or the .pt
+    or .json file of a pair; one InputError when either file is missing. Nothing is read."""
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"{path}: no such model folder (give a run folder results/runs/<name> or a search "
                          "folder results/<name>)")
     if path.is_file():
-        return path
-    weights = path / "model.pt"
-    if not weights.is_file():
-        what = " (its search has not retrained a best model: run it without --no-retrain)" \
-            if (path / "search.json").is_file() else ""
-        raise InputError(f"{path}: no model.pt{what}; give a run folder results/runs/<name> or a search folder "
-                         "results/<name>")
-    return weights
+        if path.suffix.lower() not in (".pt", ".json"):
+            raise InputError(f"{path}: not a model (give a run folder, a search folder, or its model.pt or "
+                             "model.json)")
+        weights = path.with_suffix(".pt")
+        if not weights.is_file():
+            raise InputError(f"{path.parent}: {path.name} has no {weights.name} beside it")
+    else:
+        weights = path / "model.pt"
+        if not weights.is_file():
+            what = f" ({_why_no_model(path)})" if (path / SEARCH_MARKER).is_file() else ""
+            raise InputError(f"{path}: no model.pt{what}; give a run folder results/runs/<name> or a search "
+                             "folder results/<name>")
+    card = weights.with_suffix(".json")
+    if not card.is_file():
+        raise InputError(f"{weights.parent}: {weights.name} has no {card.name} beside it (saved by an older "
+                         "version); train or retrain it again to use it here")
+    return weights, card
+
+
+def find(path: str | Path) -> Path:
+    """The weights a MODEL argument names (see model_files)."""
+    return model_files(path)[0]
+
+
+def disagreement(card: ModelCard) -> str:
+    """What in the card contradicts itself (its network against its image shape and classes, its
+    normalisation), or ''. A card edited by hand, or copied beside other weights, loads as a network
+    that fails only at its first forward pass."""
+    h, w = card.image_shape
+    if h < 1 or w < 1:
+        return f"image_shape {h}x{w} is not an image size"
+    if card.mlp.in_features != h * w:
+        return f"image_shape {h}x{w} is {h * w} pixels but the network takes {card.mlp.in_features}"
+    if card.mlp.num_classes != len(card.classes):
+        return f"{len(card.classes)} classes but the network has {card.mlp.num_classes} outputs"
+    if not (math.isfinite(card.mean) and math.isfinite(card.std) and card.std > 0):
+        return f"normalisation mean {card.mean}, std {card.std} (std must be a positive number)"
+    lo, hi = card.pixel_range
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+        return f"pixel_range {[lo, hi]} is not a range"
+    return ""
 
 
 def load(path: str | Path) -> Loaded:
-    """The model and card a MODEL argument names; one InputError when either is missing or unusable."""
-    weights = find(path)
-    card_path = weights.with_suffix(".json")
-    if not card_path.is_file():
-        raise InputError(f"{weights.parent}: {weights.name} has no {card_path.name} beside it (saved by an older "
-                         "version); train or retrain it again to use it here")
+    """The model and card a MODEL argument names, checked as a whole: the card agrees with itself and
+    with the weights; one InputError naming the folder when anything is missing or does not agree."""
+    weights, card_path = model_files(path)
     try:
         card = ModelCard.from_json(json.loads(card_path.read_text()), card_path)
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"{card_path}: unreadable ({e})") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{card_path}: unreadable ({' '.join(str(e).split())[:160]})") from None
+    why = disagreement(card)
+    if why:
+        raise InputError(f"{weights.parent}: {card_path.name} does not describe a usable model ({why})")
     model = MLP(card.mlp)
     try:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    except (RuntimeError, OSError, ValueError, EOFError) as e:
-        raise InputError(f"{weights}: does not hold the network {card_path.name} describes "
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as e:  # noqa: BLE001 — torch.load raises whatever its unpickler meets in a damaged file
+        raise InputError(f"{weights.parent}: {weights.name} does not hold the network {card_path.name} describes "
                          f"({' '.join(str(e).split())[:160]})") from None
     return Loaded(model.eval(), card, weights)

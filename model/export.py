@@ -20,9 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.atomic import atomic_write
 from common.cli import run_cli
 from common.errors import DataError, InputError
-from model.card import Loaded, ModelCard
+from common.outputs import check_outputs
+from model.card import PATH_FIELDS, Loaded, ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -124,37 +126,58 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class Disagrees(Exception):
+    """ONNX Runtime's predictions differ from PyTorch's: the file is not kept."""
+
+
+def data_inputs(card: ModelCard) -> list[Path]:
+    """The files and folders the check reads: the model's training data, as its card records it
+    (an image folder's every file is read: an output inside it is refused too)."""
+    return [Path(card.data[k]) for k in PATH_FIELDS if card.data.get(k)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not args.onnx and not args.torchscript:
         raise InputError("give --onnx OUT.onnx and/or --torchscript OUT.pt")
-    for flag, value in (("--onnx", args.onnx), ("--torchscript", args.torchscript)):
-        if value and not Path(value).expanduser().resolve().parent.is_dir():
-            raise InputError(f"{flag} {value}: the folder {Path(value).parent} does not exist")
     if args.onnx:
         import importlib.util
 
         missing = [m for m in ("onnx", "onnxruntime", "onnxscript") if importlib.util.find_spec(m) is None]
         if missing:
             raise InputError(f"--onnx needs the export extra ({', '.join(missing)} missing): pip install -e '.[export]'")
-    from model.card import load
+    from model.card import load, model_files
 
+    weights, card_path = model_files(args.model)
     loaded = load(args.model)
-    if args.torchscript:
-        export_torchscript(loaded, Path(args.torchscript).expanduser())
-        print(f"wrote {args.torchscript}")
-    if args.onnx:
-        out = Path(args.onnx).expanduser()
-        export_onnx(loaded, out)
-        images, what = check_images(loaded.card)
-        diff, disagree = compare_onnx(loaded, out, images)
-        print(f"ONNX Runtime on {what}: largest |logit difference| {diff:.2e}, "
-              f"{disagree} prediction(s) differ")
-        if disagree:
-            out.unlink()
-            print(f"error: {out}: ONNX Runtime disagrees with PyTorch on {disagree} image(s); file removed",
-                  file=sys.stderr)
+    data = data_inputs(loaded.card)
+    outputs = check_outputs([("--onnx", args.onnx), ("--torchscript", args.torchscript)],
+                            [weights, card_path, *(p for p in data if not p.is_dir())],
+                            folders=[Path(loaded.card.data["image_dir"])] if loaded.card.data.get("image_dir") else [])
+    if "--torchscript" in outputs:
+        atomic_write(outputs["--torchscript"], lambda tmp: export_torchscript(loaded, tmp))
+        print(f"wrote {outputs['--torchscript']}")
+    if "--onnx" in outputs:
+        out = outputs["--onnx"]
+        checked: dict[str, object] = {}
+
+        def write(tmp: Path) -> None:  # kept (renamed onto `out`) only when ONNX Runtime agrees
+            export_onnx(loaded, tmp)
+            images, checked["what"] = check_images(loaded.card)
+            checked["diff"], checked["disagree"] = compare_onnx(loaded, tmp, images)
+            if checked["disagree"]:
+                raise Disagrees
+
+        try:
+            atomic_write(out, write, suffix=".onnx")
+        except Disagrees:
+            print(f"ONNX Runtime on {checked['what']}: largest |logit difference| {checked['diff']:.2e}, "
+                  f"{checked['disagree']} prediction(s) differ")
+            print(f"error: {out}: ONNX Runtime disagrees with PyTorch on {checked['disagree']} image(s); "
+                  "not written", file=sys.stderr)
             return 1
+        print(f"ONNX Runtime on {checked['what']}: largest |logit difference| {checked['diff']:.2e}, "
+              f"{checked['disagree']} prediction(s) differ")
         print(f"wrote {out} (input 'images' float32 (N, {loaded.card.image_shape[0]}, {loaded.card.image_shape[1]}) "
               f"raw pixels, output 'logits' (N, {len(loaded.card.classes)}))")
     return 0

@@ -52,7 +52,8 @@ def expand(arguments: list[str]) -> tuple[list[Path], list[str]]:
     for arg in arguments:
         path = Path(arg).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and kind(p) == "image"
+            # not is_file(): a dangling symlink is listed too, so its reading names it as unreadable
+            found = sorted(p for p in path.rglob("*") if kind(p) == "image" and not p.is_dir()
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not found:
                 raise InputError(f"{path}: no image files in this folder (expected {', '.join(IMAGE_SUFFIXES)})")
@@ -88,14 +89,13 @@ def _read_rows(path: Path, card: ModelCard, label_column: str) -> np.ndarray:
         raise DataError(f"{path}: its rows are not {h}x{w} images ({h * w} pixels), which the model takes") from None
 
 
-def read_inputs(arguments: list[str], card: ModelCard, label_column: str = "label", as_is: bool = False,
+def read_inputs(files: list[Path], card: ModelCard, label_column: str = "label", as_is: bool = False,
                 workers: int | None = None) -> Inputs:
-    """Every input the arguments name, as (H, W) float32 arrays for `card`'s model."""
+    """Every input of `files` (expand's list), as (H, W) float32 arrays for `card`'s model."""
     from data.idx import read_idx
     from data.photo import read_photos
 
-    files, errors = expand(arguments)
-    out = Inputs(errors=errors)
+    out = Inputs()
     photos = [f for f in files if kind(f) == "image"]
     read = dict(zip(photos, read_photos([str(f) for f in photos], card.image_shape, card.pixel_range, as_is,
                                         workers)))

@@ -21,10 +21,12 @@ import numpy as np
 from common.atomic import atomic_write, save_figure
 from common.cli import run_cli
 from common.errors import InputError
+from common.outputs import check_output, check_outputs
 from data.csv import LABEL
 
 SHOW_MAX = 64  # --show draws at most this many inputs
 COLUMNS = ("file", "prediction", "probability", "top3")  # --csv's header
+SUFFIXES = {"--show": ".png"}  # output flags whose file type is fixed
 
 
 def parser() -> argparse.ArgumentParser:
@@ -73,29 +75,35 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write(path, write)
 
 
-def check_outputs(args: argparse.Namespace) -> None:
+def check_flags(args: argparse.Namespace) -> None:
     """Refuse, before any work, flags whose values cannot work."""
     for flag, value, least in (("--top", args.top, 1), ("--batch-size", args.batch_size, 1),
                                ("--workers", args.workers, 0)):
         if value < least:
             raise InputError(f"{flag} {value}: must be at least {least}")
-    for flag, value in (("--csv", args.csv), ("--show", args.show)):
-        if value and not Path(value).expanduser().resolve().parent.is_dir():
-            raise InputError(f"{flag} {value}: the folder {Path(value).parent} does not exist")
-    if args.show and Path(args.show).suffix.lower() != ".png":
-        raise InputError(f"--show {args.show}: give a .png file")
+    check_outputs(output_flags(args), suffixes=SUFFIXES)  # their form; against the inputs once those are known
+
+
+def output_flags(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    return [("--csv", args.csv), ("--show", args.show)]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    check_outputs(args)
-    from model.card import load
-    from model.inference import probabilities, read_inputs, records
+    check_flags(args)
+    from model.card import load, model_files
+    from model.inference import expand, probabilities, read_inputs, records
 
+    weights, card_path = model_files(args.model)
+    files, missing = expand(args.files)
+    outputs = check_outputs(output_flags(args), [weights, card_path, *files], suffixes=SUFFIXES)
+    if "--show" in outputs:  # a picture in a folder of inputs would be predicted next time
+        check_output("--show", args.show, folders=[Path(f).expanduser() for f in args.files if Path(f).is_dir()])
     loaded = load(args.model)
     card = loaded.card
     t0 = time.perf_counter()
-    inputs = read_inputs(args.files, card, args.label_column, args.as_is, args.workers or None)
+    inputs = read_inputs(files, card, args.label_column, args.as_is, args.workers or None)
+    inputs.errors[:0] = missing
     for e in inputs.errors:
         print(f"error: {e}", file=sys.stderr)
     if not inputs.arrays:
@@ -111,16 +119,15 @@ def main(argv: list[str] | None = None) -> int:
                               "top3": [{"class": c, "probability": p} for c, p in r["top"]]}))
     else:
         print(table(rows))
-    if args.csv:
-        write_csv(Path(args.csv).expanduser(), rows)
-    if args.show:
+    if "--csv" in outputs:
+        write_csv(outputs["--csv"], rows)
+    if "--show" in outputs:
         from data.plots import sample_grid
 
         n = min(SHOW_MAX, len(rows))
         shown = probs[:n].argmax(1)
         save_figure(sample_grid(images[:n], shown, classes=card.classes,
-                                title=f"as {loaded.weights.parent.name} saw them: prediction"),
-                    Path(args.show).expanduser())
+                                title=f"as {loaded.weights.parent.name} saw them: prediction"), outputs["--show"])
     print(f"predicted {len(rows)} input(s) in {seconds:.1f} s with {loaded.weights}"
           + (f"; {len(inputs.errors)} file(s) could not be read" if inputs.errors else ""), file=sys.stderr)
     return 1 if inputs.errors else 0

@@ -44,10 +44,24 @@ def test_a_missing_folder_is_named(tmp_path):
         find(tmp_path / "nope")
 
 
-def test_a_search_without_a_retrain_says_so(tmp_path):
-    (tmp_path / "search.json").write_text("{}")
-    with pytest.raises(InputError, match="has not retrained a best model: run it without --no-retrain"):
+@pytest.mark.parametrize("info, why", [
+    ({"state": "interrupted", "search": {"retrain": True}},
+     "its search was interrupted before the retrain: run the same command with --resume to finish it"),
+    ({"state": "running", "search": {"retrain": True}},
+     "its search is running, or was killed: wait for it, or run the same command with --resume"),
+    ({"state": "finished", "search": {"retrain": False}},
+     "its search ran with --no-retrain: run it again without that flag, under a new --name"),
+    ({"state": "finished", "search": {"retrain": True}},
+     "its search found no trial to retrain: every trial diverged or failed"),
+    ({}, "its search has not retrained a best model"),
+], ids=["interrupted", "running", "no-retrain", "no-best", "unknown"])
+def test_a_search_without_a_model_says_why(tmp_path, info, why):
+    # Rule: the reason comes from search.json's state and flags, never a flag the search did not use.
+    (tmp_path / "search.json").write_text(json.dumps(info))
+    with pytest.raises(InputError) as e:
         find(tmp_path)
+    assert str(e.value) == (f"{tmp_path}: no model.pt ({why}); give a run folder results/runs/<name> or a search "
+                            "folder results/<name>")
 
 
 def test_weights_without_a_card_are_refused(trained_model, tmp_path):
