@@ -21,6 +21,7 @@ from data.plots import sample_grid
 from data.splits import normalise
 from model.card import card_for
 from model.card import save as save_model
+from model.memory import DataShape, check_memory
 from model.mlp import count_params
 from model.plots import confusion, learning_curves
 from model.config import TrainConfig
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     device = setup(cfg)
     t0 = time.perf_counter()
     splits = load_splits(dcfg)
+    check_memory(cfg.hidden_sizes, cfg.batch_size, cfg.device,
+                 DataShape(splits.in_features, len(splits.classes), len(splits.train_y)))
     held = claim_run(out)  # noqa: F841 — the lock is held until the process ends
     data = to_device(splits, device)
     run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)

@@ -5,9 +5,10 @@ import os
 
 import pytest
 
+from model.memory import DataShape, n_params, trial_bytes
 from model.mlp import MLP, MLPConfig, count_params
 from tests.conftest import call_cli, write_space
-from tuning.limits import DataShape, check_limits, n_params, trial_bytes
+from tuning.limits import check_limits
 from tuning.space import SpaceError, load_space, parse_space
 
 GB16 = 16 * 10**9
