@@ -223,3 +223,18 @@ def test_unwritable_out_is_input_error(tmp_path):
     with pytest.raises(InputError, match="cannot write plots") as e:
         main([str(folder), "--no-plots"]) or main([str(folder), "--out", str(tmp_path / "file" / "sub")])
     assert str(tmp_path / "file") in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_finished_search_without_best_json_still_reports(tmp_path, trained_model):
+    # Rule: best.json deleted after the search: the summary says so, and the predictions of the saved
+    # model (model.pt + model.json) are still drawn; exit 0, no traceback.
+    folder = make_folder(tmp_path, model=False)
+    for name in ("model.pt", "model.json"):
+        (folder / name).write_bytes((trained_model / name).read_bytes())
+    (folder / "search.json").write_text(json.dumps({"kind": "grid", "state": "finished", "planned": 8,
+                                                    "data": {"subset": 2000}}))
+    (folder / "best.json").unlink()
+    r = call_cli("tuning.report", str(folder))
+    assert r.returncode == 0, r.stderr
+    assert "best: t002 (no best.json)" in r.stdout and "predictions.png" in r.stdout
+    assert (folder / "plots" / "predictions.png").stat().st_size > 0

@@ -88,7 +88,8 @@ def predictions_plot(t: Tables, n: int = 32) -> Any:
     data = load_dataset(search_data(t))
     norm = (t.test_report or {}).get("normalisation")
     mean, std = (norm["mean"], norm["std"]) if norm else mean_std(torch.from_numpy(data.train_x))
-    title = f"predicted / true (test), best trial {t.best.get('trial_id')}"
+    trial = (t.best or {}).get("trial_id")  # best.json may have been deleted; model.json suffices
+    title = "predicted / true (test), " + (f"best trial {trial}" if trial else "the retrained model")
     return predictions_grid(model, data.test_x[:n], data.test_y[:n], mean, std, data.classes, title=title)
 
 
