@@ -67,3 +67,17 @@ def check_outputs(outputs: Sequence[tuple[str, str | None]], inputs: Iterable[Pa
                 raise InputError(f"{flag} {value}: {other} writes the same file; give two different files")
         checked[flag] = path
     return checked
+
+
+def check_output_folder(flag: str, value: str, out: Path, inputs: Iterable[Path] = (),
+                        folders: Iterable[Path] = ()) -> None:
+    """The folder `out` that output flag `flag` chose holds none of `inputs` (it is written into, and
+    --overwrite empties it) and lies in none of the input `folders` (read whole as data)."""
+    for given in inputs:
+        if inside(Path(given), out):
+            raise InputError(f"{flag} {value}: its folder {out} would hold the input {given}, which this command "
+                             "reads: write the results elsewhere")
+    for folder in folders:
+        if inside(out, Path(folder)):
+            raise InputError(f"{flag} {value}: {out} is inside the input folder {folder}, whose files are read "
+                             "as data: write the results elsewhere")

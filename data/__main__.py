@@ -14,6 +14,7 @@ from common.folders import check_writable
 from common.atomic import save_figure
 from common.cli import add_dataclass_args, from_args, run_cli
 from common.errors import DataError
+from common.outputs import check_output_folder
 from data.source import DataConfig, load_splits
 from data.plots import class_distribution, sample_grid
 from data.splits import Splits
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     add_dataclass_args(p, DataConfig, "data")
     args = p.parse_args(argv)
     out = Path(args.results_dir) / "data"
+    check_output_folder("--results-dir", args.results_dir, out, *from_args(DataConfig, args).inputs())
     check_writable_dir(out, "--results-dir", args.results_dir, PICTURES)
     splits = load_splits(from_args(DataConfig, args))
     print(counts_text(splits))

@@ -57,6 +57,13 @@ class DataConfig:
     split_seed: int = 0
     """Seed of the train/validation split (fixed across trials so they compare fairly)."""
 
+    def inputs(self) -> tuple[list[Path], list[Path]]:
+        """(every file or folder this source reads, the folders of them read whole). A command's
+        output folders keep clear of both: an image folder's every file is read as data, and an
+        output folder is written into (and --overwrite empties it)."""
+        given = [Path(v).expanduser() for v in (self.data_dir, self.train_csv, self.test_csv, self.image_dir) if v]
+        return given, [Path(self.image_dir).expanduser()] if self.image_dir else []
+
     def shape(self) -> tuple[int, int] | None:
         """--image-shape as (height, width), checked."""
         from data.images import parse_shape

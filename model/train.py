@@ -16,6 +16,7 @@ from common.folders import check_name, check_writable, inspect, lock
 from common.atomic import save_figure, write_json
 from common.cli import add_dataclass_args, from_args, run_cli
 from common.errors import InputError
+from common.outputs import check_output_folder
 from data.source import DataConfig, load_splits
 from data.plots import sample_grid
 from data.splits import normalise
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = from_args(TrainConfig, args).validate()
     dcfg = from_args(DataConfig, args)
     out = run_folder(args.results_dir, args.name)
+    check_output_folder("--results-dir", args.results_dir, out, *dcfg.inputs())
     device = setup(cfg)
     t0 = time.perf_counter()
     splits = load_splits(dcfg)

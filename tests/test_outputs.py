@@ -208,3 +208,38 @@ def test_another_file_as_model_is_one_line(digits):
     r = call_cli("model.predict", str(digits / "digits.csv"), str(digits / "scans"))
     assert one_error(r) == (f"{digits / 'digits.csv'}: not a model (give a run folder, a search folder, or its "
                             "model.pt or model.json)")
+
+
+# --- results folders keep clear of the data ------------------------------------------------------------
+
+@pytest.fixture
+def shapes(tmp_path) -> Path:
+    """An image folder of 2 classes x 6 PNGs."""
+    for c in ("a", "b"):
+        (tmp_path / "shapes" / c).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (8, 8), 40 * i if c == "a" else 255 - 40 * i).save(tmp_path / "shapes" / c / f"{i}.png")
+    return tmp_path / "shapes"
+
+
+@pytest.mark.parametrize("command", [["data"], ["model.train", "--epochs", "1"], ["tuning.grid", "--name", "g"]])
+def test_results_inside_an_image_folder_are_refused(shapes, command):
+    # Rule: results/<name> inside --image-dir would become a class of its own, or a stray file, next time.
+    before = snapshot(shapes)
+    r = call_cli(*command, "--image-dir", str(shapes), "--results-dir", str(shapes))
+    assert one_error(r).startswith(f"--results-dir {shapes}: {shapes}/") and \
+        one_error(r).endswith(f"is inside the input folder {shapes}, whose files are read as data: write the "
+                              "results elsewhere")
+    assert snapshot(shapes) == before and sorted(p.name for p in shapes.iterdir()) == ["a", "b"]
+
+
+def test_a_results_folder_holding_the_training_csv_is_refused(mnist_arrays, tmp_path):
+    # Rule: the search writes into results/<name> and --overwrite empties it: an input there is refused.
+    (tmp_path / "r" / "g").mkdir(parents=True)
+    write_csv(tmp_path / "r" / "g" / "d.csv", mnist_arrays[0][:200], mnist_arrays[1][:200])
+    before = snapshot(tmp_path / "r")
+    r = call_cli("tuning.grid", "--train-csv", str(tmp_path / "r" / "g" / "d.csv"), "--results-dir",
+                 str(tmp_path / "r"), "--name", "g", "--overwrite")
+    assert one_error(r) == (f"--results-dir {tmp_path / 'r'}: its folder {tmp_path / 'r' / 'g'} would hold the input "
+                            f"{tmp_path / 'r' / 'g' / 'd.csv'}, which this command reads: write the results elsewhere")
+    assert snapshot(tmp_path / "r") == before
