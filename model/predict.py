@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     files, missing = expand(args.files)
     outputs = check_outputs(output_flags(args), [weights, card_path, *files], suffixes=SUFFIXES)
     if "--show" in outputs:  # a picture in a folder of inputs would be predicted next time
-        check_output("--show", args.show, folders=[Path(f).expanduser() for f in args.files if Path(f).is_dir()])
+        given = [Path(f).expanduser() for f in args.files]
+        check_output("--show", args.show, folders=[p for p in given if p.is_dir()])
     loaded = load(args.model)
     card = loaded.card
     t0 = time.perf_counter()
