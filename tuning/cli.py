@@ -17,16 +17,17 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from common.folders import Claim, clear, inspect, lock
+from common.folders import STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, Claim, clear, inspect, lock
 from common.interrupts import Interrupted, StopOnSignal
-from common.atomic import write_json
+from common.atomic import atomic_write, write_json
 from common.cli import add_dataclass_args, from_args
 from common.errors import InputError
+from common.outputs import check_output_folder
 from data.source import DataConfig, load_splits
 from model.config import TrainConfig
 from tuning.limits import fitting
-from tuning.preflight import (MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, check_experiment,
-                              check_storage, check_target, damaged_checkpoints, results_folder)
+from tuning.preflight import (MARKER, Untouched, check_experiment, check_storage, check_target, damaged_checkpoints,
+                              results_folder)
 from tuning.bar import TrialBar, as_callback
 from tuning.summary import finished_count
 from tuning.results import best_trial, result_trial_id, tables, write_best, write_tables
@@ -47,12 +48,16 @@ def make_parser(prog: str, doc: str, config_cls: type[SearchConfig]) -> argparse
 
 
 def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any],
-                 check: Callable[[Any, Path], None] | None) -> tuple[Claim, list[Path], Any]:
-    """Check the folder and any state a resume needs, load the data, then lock (and clear) the folder.
+                 check: Callable[[Any, Path], None] | None,
+                 start: Callable[[], None] | None = None) -> tuple[Claim, list[Path], Any]:
+    """Check the folder and any state a resume needs, load the data, `start` (Ray), then lock (and
+    clear) the folder.
 
     Returns the claim, the earlier Ray experiments (on --resume) and what `load` returned. Nothing is
-    created or deleted before every check has passed and the data is loaded.
+    created or deleted before every check has passed, the data is loaded and Ray has started (a
+    cluster without the GPUs asked for is refused with the folder as it was).
     """
+    before = Untouched.of(out)  # what a refusal puts back: lock() makes the folder and writes .lock
     # an existing folder of ours is locked first, so a concurrent run is refused at once
     held = lock(out) if out.is_dir() and not out.is_symlink() and inspect(out, MARKER) != "foreign" else None
     try:
@@ -63,17 +68,22 @@ def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any
         if cfg.resume:
             if not earlier:
                 raise InputError(f"--resume: nothing to resume in {out} (no interrupted search of that --name)")
-            check_experiment(earlier[-1])
+            check_experiment(earlier[-1], restore=False)  # backups go in place once nothing can refuse
             for f in damaged_checkpoints(earlier[-1]):
                 log.warning("%s: damaged checkpoint; that trial continues from an earlier one, or from epoch 0", f)
         if check is not None:
             check(cfg, out)
         loaded = load()
+        if start is not None:
+            start()
         if held is None:
             held = lock(out)
         fresh = check_target(out, kind, cfg.resume, cfg.overwrite) == "new"  # again, now that it is ours
+        if earlier:
+            check_experiment(earlier[-1])  # cut state files: their backups go in place now
     except BaseException:
         if held is not None:
+            before.restore()  # while still locked
             held.close()
         raise
     if cfg.overwrite and not fresh:
@@ -104,25 +114,35 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
         base = dataclasses.replace(base, precision="fp32")
     base.validate()
     out = results_folder(cfg.results_dir, kind if cfg.name is None else cfg.name)
+    files, folders = dcfg.inputs()
+    check_output_folder("--results-dir", cfg.results_dir, out, files, folders)
+    if cfg.storage_path:  # Ray's trial folders
+        check_output_folder("--storage-path", cfg.storage_path, Path(cfg.storage_path).expanduser(), files, folders)
     if cfg.address:
         check_address(cfg.address)
     stop = StopOnSignal().install()
     t0 = time.perf_counter()
     # the data is read once here; trials get it through Ray's object store
-    claim, earlier, splits = claim_folder(cfg, kind, out, lambda: fitting(load_splits(dcfg), space, base), check)
+    def start_ray() -> None:
+        quiet_ray_env(cfg.ray_output)
+        init_ray(cfg)
+        stop.install()  # ray.init put its own SIGTERM handler in place
+
+    claim, earlier, splits = claim_folder(cfg, kind, out, lambda: fitting(load_splits(dcfg), space, base), check,
+                                          start=start_ray)
     try:
         info = {"kind": kind, "state": STATE_RUNNING, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
                 "space": {"path": space.path, "fixed": space.fixed, "params": space.names}, "base_config": base.to_dict()}
+        marker = (out / MARKER).read_bytes() if (out / MARKER).is_file() else None
         write_json(out / MARKER, info)
         try:
-            quiet_ray_env(cfg.ray_output)
-            init_ray(cfg)
-            stop.install()  # ray.init put its own SIGTERM handler in place
             search = make_search(cfg, space, base, out)
         except InputError:
             if claim.fresh:  # nothing ran: leave no folder behind for the next run to trip over
                 claim.release()
                 shutil.rmtree(out, ignore_errors=True)
+            elif marker is not None:  # a refused --resume: search.json as it was
+                atomic_write(out / MARKER, lambda p: p.write_bytes(marker))
             raise
         total = search.planned or search.num_samples
         info["planned"] = total

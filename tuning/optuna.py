@@ -103,7 +103,7 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base: TrainConfig, out:
     metrics, modes = metrics_and_modes(cfg)
     multi = len(metrics) > 1
     if cfg.overwrite and cfg.storage and load_study(out, cfg.storage) is not None:  # --overwrite: replace it
-        optuna.delete_study(study_name=out.name, storage=cfg.storage)
+        optuna.delete_study(study_name=out.name, storage=open_storage(out, cfg.storage))
     stored = load_study(out, cfg.storage)  # adding trials to a study (a chunk, a top-up): seed past its trials, or a
     done = len(stored.trials) if stored else 0  # random sampler would repeat its first suggestions
     seed = cfg.seed + done

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from common.atomic import atomic_write
-from common.folders import check_name, check_writable, inspect
+from common.folders import (LOCK_FILE, SEARCH_MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING,  # noqa: F401
+                            check_name, check_writable, inspect)
 from common.errors import InputError
 
 from tuning.checkpoints import STATE_FILE, histories, load_state
 from tuning.state_backup import EXPERIMENT_STATE, SEARCH_STATES, SUFFIX, backup_of, cut_files, newest
 
 log = logging.getLogger(__name__)
-MARKER = "search.json"  # written first by every search: a folder holding it is one this tool made
-STATE_RUNNING, STATE_INTERRUPTED, STATE_FINISHED = "running", "interrupted", "finished"
+MARKER = SEARCH_MARKER  # written first by every search: a folder holding it is one this tool made
 
 
 def results_folder(results_dir: str, name: str) -> Path:
@@ -67,11 +69,12 @@ def check_storage(storage: Path, out: Path, overwrite: bool) -> None:
                              "--overwrite never deletes; remove them yourself or pick another --storage-path")
 
 
-def check_experiment(path: Path) -> None:
+def check_experiment(path: Path, restore: bool = True) -> None:
     """Ray's newest experiment and searcher states must load: Ray would otherwise start the search again.
 
     Files cut by a kill mid-copy are replaced, with the others, by the last whole backup
-    (tuning/state_backup.py), which is one consistent save.
+    (tuning/state_backup.py), which is one consistent save. `restore=False` only checks that there is
+    one: a search checks before it loads the data, and restores once nothing can refuse it any more.
     """
     cut = cut_files(path)
     if not cut:
@@ -82,6 +85,8 @@ def check_experiment(path: Path) -> None:
             raise InputError(f"{f}: damaged {what(f)} (cut by a kill while it was saved, and no whole backup); "
                              "its finished trials are in the trial folders beside it, but --resume cannot "
                              "continue from it: start again with --overwrite")
+    if not restore:
+        return
     for f in cut:
         log.warning("%s: damaged %s (cut by a kill while it was saved); resuming from its backup %s, saved up "
                     "to a second earlier: a trial that finished in that second runs again", f, what(f),
@@ -91,6 +96,58 @@ def check_experiment(path: Path) -> None:
         backup = backup_of(f) if f is not None else None
         if backup is not None:
             atomic_write(f, lambda tmp, b=backup: shutil.copyfile(b, tmp))
+
+
+@dataclass
+class Untouched:
+    """A results folder as it was before a search locked it, put back when the search is then refused.
+
+    lock() makes the folder (and any missing folder above it) and writes its pid into `.lock`, before
+    the data is loaded, so that a second run is refused at once; a refusal after that must still
+    leave the disk as it was: bytes and modification times.
+    """
+
+    folder: Path
+    anchor: Path  # the folder itself where it exists, else its nearest existing ancestor
+    anchor_ns: tuple[int, int] | None
+    made: list[Path]  # folders lock() would create, deepest first
+    lock_bytes: bytes | None  # None: there was no .lock
+    lock_ns: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, folder: Path) -> "Untouched":
+        made, anchor = [], folder
+        while not anchor.exists() and anchor.parent != anchor:
+            made.append(anchor)
+            anchor = anchor.parent
+        lock_file = folder / LOCK_FILE
+        try:
+            st = lock_file.stat()
+            lock_bytes, lock_ns = lock_file.read_bytes(), (st.st_atime_ns, st.st_mtime_ns)
+        except OSError:  # none (or not readable: lock() will fail and change nothing)
+            lock_bytes, lock_ns = None, None
+        try:
+            st = anchor.stat()
+            anchor_ns = (st.st_atime_ns, st.st_mtime_ns)
+        except OSError:
+            anchor_ns = None
+        return cls(folder, anchor, anchor_ns, made, lock_bytes, lock_ns)
+
+    def restore(self) -> None:
+        """Put back the lock file and remove the folders lock() made; never raises (a refusal is on its way)."""
+        lock_file = self.folder / LOCK_FILE
+        try:
+            if self.lock_bytes is None:
+                lock_file.unlink(missing_ok=True)
+            else:
+                lock_file.write_bytes(self.lock_bytes)
+                os.utime(lock_file, ns=self.lock_ns)
+            for d in self.made:
+                d.rmdir()
+            if self.anchor_ns is not None:
+                os.utime(self.anchor, ns=self.anchor_ns)
+        except OSError as e:
+            log.warning("%s: could not put it back as it was (%s)", self.folder, e)
 
 
 def check_journal(path: Path) -> None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import optuna
 import pandas as pd
@@ -60,17 +63,29 @@ def recorded_url(folder: Path) -> str | None:
 def open_storage(folder: Path, url: str | None = None) -> optuna.storages.BaseStorage | None:
     """The storage of the study of the search in `folder`: --storage's database, else the journal
     file there (or an older search's study.db); None where the folder holds no study yet."""
-    url = url or recorded_url(folder)
     if url:
-        return optuna.storages.RDBStorage(url)
+        return rdb_storage(url)
+    if recorded := recorded_url(folder):  # reading a finished search (tuning.report): never create its tables
+        return rdb_storage(recorded, skip_table_creation=True)
     if (folder / SQLITE).exists() and not (folder / JOURNAL).exists():
         return optuna.storages.RDBStorage(f"sqlite:///{(folder / SQLITE).resolve()}")
     return journal_storage(folder / JOURNAL) if (folder / JOURNAL).exists() else None
 
 
 def load_study(folder: Path, url: str | None = None) -> optuna.Study | None:
-    """The search's study (named after its folder), or None where there is none yet."""
-    storage = open_storage(folder, url)
+    """The search's study (named after its folder), or None where there is none yet.
+
+    A database given as `url` (--storage) that does not open is one InputError; one only recorded in
+    search.json (tuning.report, perhaps on another machine) is a warning, and None: the rest of the
+    report does not need it."""
+    try:
+        storage = open_storage(folder, url)
+    except InputError as e:
+        if url:
+            raise
+        log.warning("%s: no Optuna plots: the study's database, recorded in %s, does not open (%s)",
+                    folder, MARKER, e)
+        return None
     if storage is None:
         return None
     names = optuna.get_all_study_names(storage)
@@ -78,24 +93,149 @@ def load_study(folder: Path, url: str | None = None) -> optuna.Study | None:
     return optuna.load_study(study_name=name, storage=storage) if name else None
 
 
-def shown(url: str) -> str:
-    """A storage URL fit for messages: its password masked."""
-    try:
-        from sqlalchemy.engine import make_url
+# --storage URLs in messages. SQLAlchemy's own masking (make_url(...).render_as_string) parses
+# "postgresql://u:p@ss@host/db" as password "p" and host "ss@host", so part of a password with an
+# unescaped '@' (or one that does not parse at all) would be printed: every message goes through
+# shown()/masked() instead, which mask from the first ':' after the user to the last '@'.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_USERINFO = re.compile(r"(?P<user>[^:/?#]*):(?P<password>.*)@", re.S)
+_QUERY_SECRET = re.compile(r"(?i)(?P<key>[?&;](?:password|passwd|pwd|pass)=)(?P<password>[^&;#]*)")
+_ANY_URL = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#\s]*:)[^\s]*@")
+MASK = "***"
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 — not a URL at all: say it as given
-        return url
+
+def _split(url: str) -> tuple[str, str]:
+    """(scheme with '://', the rest); no scheme: ('', url)."""
+    m = _SCHEME.match(url)
+    return (url[:m.end()], url[m.end():]) if m else ("", url)
+
+
+def secrets(url: str) -> list[str]:
+    """The password(s) in a storage URL as given and percent-decoded, longest first: what no message may show."""
+    _, rest = _split(url)
+    found = [m["password"] for m in [_USERINFO.match(rest)] if m]
+    found += [m["password"] for m in _QUERY_SECRET.finditer(rest)]
+    found += [unquote(s) for s in found]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def shown(url: str) -> str:
+    """A storage URL fit for messages: its password masked, whatever its shape (parseable or not,
+    with or without a scheme; a query's password= too). Masks too much rather than too little:
+    with an '@' in the query, everything from the password to that '@' goes."""
+    head, rest = _split(url)
+    m = _USERINFO.match(rest)
+    if m:
+        rest = f"{m['user']}:{MASK}@{rest[m.end():]}"
+    return head + _QUERY_SECRET.sub(lambda q: q["key"] + MASK, rest)
+
+
+def masked(text: str, url: str) -> str:
+    """`text` (an error from SQLAlchemy or a driver, say) with the URL shown masked and its
+    password gone, wherever and however it appears."""
+    text = text.replace(url, shown(url))
+    for secret in secrets(url):
+        text = text.replace(secret, MASK)
+    return _ANY_URL.sub(lambda m: m["head"] + MASK + "@", text)
+
+
+def _why(e: BaseException, url: str) -> str:
+    """An exception's first line, masked, for a one-line message."""
+    text = str(e).strip()
+    why = text.splitlines()[0] if text else type(e).__name__
+    if isinstance(e, ImportError):
+        why += ": install the database's Python driver"
+    return masked(why, url)[:200]
+
+
+def _cannot_open(url: str, e: BaseException) -> InputError:
+    return InputError(f"--storage {shown(url)}: cannot open it as an Optuna storage ({_why(e, url)})")
+
+
+def rdb_storage(url: str, **kw: Any) -> optuna.storages.RDBStorage:
+    """Optuna's storage in --storage's database (created with its tables where missing); any failure
+    is one InputError with the URL masked, never a traceback that may print it."""
+    try:
+        return optuna.storages.RDBStorage(url, **kw)
+    except Exception as e:  # noqa: BLE001 — a bad URL, a missing driver, a database that does not answer
+        raise _cannot_open(url, e) from None
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a sqlite URL, or None for another database; an in-memory one is refused (each
+    connection would get a new, empty one: the study would be lost between the search's steps)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        u = make_url(url)
+    except Exception as e:  # noqa: BLE001 — not a URL SQLAlchemy can parse
+        raise _cannot_open(url, e) from None
+    if u.get_backend_name() != "sqlite":
+        return None
+    if not u.database or u.database == ":memory:" or u.query.get("mode") == "memory":
+        raise InputError(f"--storage {shown(url)}: an in-memory database loses the study between "
+                         "connections; give a file, e.g. sqlite:///study.db")
+    return Path(u.database)
+
+
+def _engine_kwargs(url: str, sqlite_file: Path | None) -> dict[str, Any]:
+    """create_engine's arguments for the check: a sqlite file is opened read-only (opening it for
+    writing would make it where it is missing, and could change it); other databases get a
+    connection timeout where the driver takes one, so an unanswering host is refused in seconds."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    if sqlite_file is not None:
+        uri = f"file:{quote(str(sqlite_file.resolve()))}?mode=ro"
+        return {"creator": lambda: sqlite3.connect(uri, uri=True)}
+    u = make_url(url)
+    if u.get_driver_name() in ("psycopg2", "psycopg", "pymysql", "mysqldb") and "connect_timeout" not in u.query:
+        return {"connect_args": {"connect_timeout": 10}}
+    return {}
+
+
+def study_names(url: str) -> list[str]:
+    """The studies in --storage's database, read without creating or changing anything: a sqlite file
+    that does not exist holds none (its folder must take it); a database without Optuna's tables
+    holds none (they are created when the search starts, after every check)."""
+    import sqlalchemy
+
+    path = _sqlite_file(url)
+    if path is not None:
+        folder = path.parent
+        if path.is_dir():
+            raise InputError(f"--storage {shown(url)}: {path} is a folder, not a database file")
+        if not path.exists():
+            if not folder.is_dir():
+                raise InputError(f"--storage {shown(url)}: the folder {folder} does not exist")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise InputError(f"--storage {shown(url)}: the folder {folder} is not writable")
+            return []
+        if not os.access(path, os.R_OK | os.W_OK) or not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"--storage {shown(url)}: {path} or its folder is not writable")
+    engines = []
+    try:
+        kw = _engine_kwargs(url, path)
+        engines.append(sqlalchemy.create_engine(url, **kw))
+        if not sqlalchemy.inspect(engines[0]).has_table("studies"):  # none of Optuna's tables: no study
+            return []
+        # Optuna's tables are there: its storage creates none, and (sqlite) cannot write
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kw, skip_table_creation=True)
+        engines.append(storage.engine)
+        return optuna.get_all_study_names(storage)
+    except Exception as e:  # noqa: BLE001 — a missing driver, a database that does not answer, not a database
+        raise _cannot_open(url, e) from None
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 def check_url(url: str, name: str, resume: bool, overwrite: bool) -> None:
     """--storage must open, and hold a study of this name exactly when --resume says so (or --overwrite
-    replaces it); checked before anything is created. Opening creates Optuna's tables in a new database."""
-    try:
-        names = optuna.get_all_study_names(optuna.storages.RDBStorage(url))
-    except Exception as e:  # noqa: BLE001 — a bad URL, a missing driver, a database that does not answer
-        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"--storage {shown(url)}: cannot open it as an Optuna storage ({why[:200]})") from None
+    replaces it); checked before anything is created, and creating nothing itself: a refused command
+    leaves no database (nor Optuna's tables in one) behind."""
+    names = study_names(url)
     if resume and name not in names:
         raise InputError(f"--resume: --storage {shown(url)} holds no study named {name!r}")
     if not resume and not overwrite and name in names:
