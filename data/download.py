@@ -104,20 +104,40 @@ def download_mnist(
     data_dir = Path(data_dir)
     missing = [name for name in files if not _present(data_dir, name)]
     if missing:
+        made = [d for d in (data_dir, *data_dir.parents) if not d.exists()]  # deepest first
+        had_lock = (data_dir / LOCK_NAME).exists()
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
             lock = (data_dir / LOCK_NAME).open("a")
         except OSError as e:
             raise DataError(f"{data_dir}: cannot create the download folder or lock: {e.strerror or e}") from e
-        with lock:
-            logger.debug("waiting for %s", data_dir / LOCK_NAME)
-            try:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file is closed
-            except OSError as e:  # e.g. a network file system without flock support
-                raise DataError(f"{data_dir / LOCK_NAME}: cannot lock: {e.strerror or e}") from e
-            for name in missing:
-                if _present(data_dir, name):  # another process fetched it while we waited
-                    logger.debug("%s: already downloaded by another process", name)
-                    continue
-                _download_one(data_dir, name, files[name], mirrors, timeout)
+        saved = 0
+        try:
+            with lock:
+                logger.debug("waiting for %s", data_dir / LOCK_NAME)
+                try:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+                except OSError as e:  # e.g. a network file system without flock support
+                    raise DataError(f"{data_dir / LOCK_NAME}: cannot lock: {e.strerror or e}") from e
+                for name in missing:
+                    if _present(data_dir, name):  # another process fetched it while we waited
+                        logger.debug("%s: already downloaded by another process", name)
+                        continue
+                    _download_one(data_dir, name, files[name], mirrors, timeout)
+                    saved += 1
+        except DataError:
+            if not saved:  # nothing fetched: leave the disk as it was (verified files are kept for next time)
+                _undo(data_dir / LOCK_NAME, had_lock, made)
+            raise
     return [find_idx(data_dir, name) for name in files]
+
+
+def _undo(lock: Path, had_lock: bool, made: list[Path]) -> None:
+    """Remove the lock file and the folders a failed download created, where nothing else arrived in them."""
+    try:
+        if not had_lock:
+            lock.unlink(missing_ok=True)
+        for d in made:
+            d.rmdir()  # fails, and stops, at a folder that is not empty
+    except OSError:
+        pass

@@ -213,3 +213,15 @@ def test_concurrent_downloads_fetch_once(tmp_path: Path, mirrors: Mirrors) -> No
         assert mirrors.requests(f"/good/{name}.gz") == [f"/good/{name}.gz"]
     assert _leftovers(tmp_path, mirrors.files) == set()
     assert np.array_equal(read_idx(results[0][0]), read_idx(mirrors.root / "good" / "small-images-idx3-ubyte.gz"))
+
+
+# Rule: a download that fetched nothing leaves the disk as it was: no data folder, no lock file.
+def test_a_failed_download_leaves_no_folder_or_lock(tmp_path: Path, mirrors: Mirrors) -> None:
+    name = "tiny-labels-idx1-ubyte"
+    with pytest.raises(DataError, match="download failed from every mirror"):
+        download_mnist(tmp_path / "new" / "data", [mirrors.bad], files={name: mirrors.files[name]}, timeout=5)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "old").mkdir()
+    with pytest.raises(DataError, match="download failed from every mirror"):
+        download_mnist(tmp_path / "old", [mirrors.bad], files={name: mirrors.files[name]}, timeout=5)
+    assert list((tmp_path / "old").iterdir()) == []
