@@ -3,9 +3,10 @@
     DIR/<class>/*.png              one set, the class is the folder name
     DIR/train/<class>/*, DIR/test/<class>/*   a training and a test set
 
-PNG, JPEG, BMP and GIF files are read with Pillow and converted to greyscale ("L"). All images of a
-source must share one size unless `image_shape` (H, W) is given, which resizes every image to it.
-Every problem is one DataError naming the file (or the two files whose sizes differ).
+PNG, JPEG, BMP and GIF files are read by data.image_file.decode, the one reader of image files
+(model.predict's data.photo uses it too, so a file is the same picture wherever it is read). All images of a source must share one size unless `image_shape` (H, W) is given, which
+resizes every image to it. Every problem is one DataError naming the file (or the two files whose
+sizes differ): an unreadable or too large image, a broken link, a folder where an image should be.
 
 Decoded arrays are cached (one .npz per folder and shape, under `cache_dir()`), keyed by every
 file's name, size and modification time: a search reads its data up to three times (the search,
@@ -26,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from common.errors import DataError
+from data.image_file import decode, header_shape, regular_file, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -61,47 +63,51 @@ def list_images(root: Path) -> list[Listed]:
     """Every image under root/<class>/, classes and files in sorted order (os.scandir: a listing of
     70,000 files costs a fraction of a second, where pathlib spent seconds).
 
-    Hidden files (.DS_Store) are skipped; any other file that is not an image is an error, so a
-    stray file is named rather than silently left out.
+    Hidden files (.DS_Store) and subfolders are skipped; any other entry that is not an image file
+    (a stray file, a broken link, a folder named like an image) is an error, so it is named rather
+    than silently left out.
     """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
     found: list[Listed] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+    for entry in _scan(root):
         if entry.name.startswith("."):
             continue
         if not entry.is_dir():
+            if entry.is_symlink() and not os.path.exists(entry.path):
+                raise unreadable(entry.path, FileNotFoundError())
             raise DataError(f"{entry.path}: images go in one folder per class ({root}/<class>/{entry.name})")
-        for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
-            if f.name.startswith(".") or f.is_dir():
+        for f in _scan(Path(entry.path)):
+            if f.name.startswith("."):
                 continue
-            if os.path.splitext(f.name)[1].lower() not in IMAGE_SUFFIXES:
-                raise DataError(f"{f.path}: not an image file (expected {', '.join(IMAGE_SUFFIXES)})")
-            st = f.stat()
+            image_name = os.path.splitext(f.name)[1].lower() in IMAGE_SUFFIXES
+            try:
+                if f.is_dir() and not image_name:
+                    continue
+                if not image_name:
+                    raise DataError(f"{f.path}: not an image file (expected {', '.join(IMAGE_SUFFIXES)})")
+                st = f.stat()
+            except OSError as e:
+                raise unreadable(f.path, e) from None
+            regular_file(f.path, st)
             found.append(Listed(f.path, entry.name, st.st_size, st.st_mtime_ns))
     if not found:
         raise DataError(f"{root}: no images (expected {root}/<class>/*.png, .jpg, .bmp or .gif)")
     return found
 
 
-def decode(path: str | Path, image_shape: tuple[int, int] | None = None) -> np.ndarray:
-    """One image as (H, W) uint8 greyscale, resized to image_shape (H, W) when given."""
-    from PIL import Image, UnidentifiedImageError
-
+def _scan(folder: Path) -> list[os.DirEntry]:
+    """A folder's entries sorted by name; a folder that cannot be listed is one DataError."""
     try:
-        with Image.open(path) as im:
-            im.seek(0)  # a GIF: its first frame
-            grey = im.convert("L")
-            if image_shape is not None and grey.size != (image_shape[1], image_shape[0]):
-                grey = grey.resize((image_shape[1], image_shape[0]), Image.Resampling.BILINEAR)
-            return np.asarray(grey, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable image ({' '.join(str(e).split())[:120]})") from None
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError as e:
+        raise DataError(f"{folder}: cannot be listed ({e.strerror or e})") from None
 
 
 CACHE_ENV = "DIGIT_TUNE_CACHE"  # a folder for decoded image folders, or "off"
-CACHE_VERSION = 1  # bump when decoding changes, so old caches are never used
+CACHE_VERSION = 3  # bump when decoding changes, so old caches are never used (2: `greyscale`, 3: EXIF orientation)
 
 
 def cache_dir() -> Path | None:
@@ -124,17 +130,46 @@ def _cache_paths(root: Path, listed: list[Listed], image_shape) -> tuple[Path | 
     return (folder / name if folder else None), key.hexdigest()
 
 
-def _from_cache(path: Path | None, key: str, n: int) -> np.ndarray | None:
-    """The cached images when the cache holds exactly this listing; anything else is a miss."""
+def _from_cache(path: Path | None, key: str, listed: list[Listed], image_shape: tuple[int, int] | None = None
+                ) -> np.ndarray | None:
+    """The cached images when the cache holds exactly this listing; anything else is a miss.
+
+    The cache can never break a run: a file cut short, garbage, an npz without the two arrays or
+    with images that cannot be this folder's (count, dtype, or a shape other than image_shape or,
+    without it, the first file's header size) is a WARNING naming it, and the folder is decoded
+    again (and the file rewritten). Another listing's file is a quiet miss.
+    """
     if path is None or not path.is_file():
         return None
     try:
-        with np.load(path) as z:
-            if str(z["key"]) == key and len(z["images"]) == n:
-                return z["images"]
-    except (OSError, ValueError, KeyError) as e:
-        log.debug("%s: unusable cache (%s), decoding again", path, e)
-    return None
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                log.debug("%s: cached for another listing of the folder, decoding again", path)
+                return None
+            images = z["images"]
+    except Exception as e:  # BadZipFile, EOFError, ValueError, KeyError, OSError, zlib.error...: all a miss
+        log.warning("%s: unreadable image cache (%s: %s); decoding the folder again", path, type(e).__name__,
+                    " ".join(str(e).split())[:120])
+        return None
+    shape = image_shape or header_shape(listed[0].path)
+    if shape is None:  # the first file cannot be opened now: decoding names it
+        return None
+    wrong = _wrong_images(images, len(listed), shape)
+    if wrong:
+        log.warning("%s: image cache does not fit the folder (%s); decoding the folder again", path, wrong)
+        return None
+    return images
+
+
+def _wrong_images(images: np.ndarray, n: int, shape: tuple[int, int]) -> str:
+    """What makes cached arrays unusable as n images of shape (H, W), or ''."""
+    if images.dtype != np.uint8 or images.ndim != 3:
+        return f"{images.dtype} array of shape {images.shape}, expected uint8 (N, H, W)"
+    if len(images) != n:
+        return f"{len(images)} images for {n} files"
+    if images.shape[1:] != tuple(shape):
+        return f"images of {images.shape[1]}x{images.shape[2]}, expected {shape[0]}x{shape[1]}"
+    return ""
 
 
 def _to_cache(path: Path | None, key: str, images: np.ndarray) -> None:
@@ -161,7 +196,7 @@ def read_image_folder(root: Path, image_shape: tuple[int, int] | None = None, ca
     root = Path(root)
     listed = list_images(root)
     where, key = _cache_paths(root, listed, image_shape) if cache else (None, "")
-    images = _from_cache(where, key, len(listed))
+    images = _from_cache(where, key, listed, image_shape)
     if images is None:
         arrays = [decode(f.path, image_shape) for f in listed]
         first = arrays[0].shape

@@ -5,7 +5,8 @@ placed in a 28x28 image so that their centre of mass sits at the centre, white i
 photo of a digit on paper is dark ink on a light, noisy, unevenly lit page, of any size, anywhere
 in the frame. `prepare` undoes that, step by step:
 
-1. greyscale (the caller decodes with Pillow's "L");
+1. greyscale, as data.image_file.decode reads every image file (16-bit samples, transparency and
+   colour are mapped there, the same way as for training data);
 2. invert when the border (the page) is lighter than the ink;
 3. flatten the light: a plane fitted to the border is subtracted, so a gradient across the page
    does not read as ink; the border's spread sets a noise floor, and what is not clearly above it
@@ -151,8 +152,12 @@ CHUNK = 250  # files per task handed to a worker
 
 def read_photo(path: str | Path, shape: tuple[int, int], pixel_range: tuple[float, float], as_is: bool = False
                ) -> np.ndarray:
-    """One image file as the model's input: prepared like MNIST, or (as_is) only resized to `shape`."""
-    from data.images import decode
+    """One image file as the model's input: prepared like MNIST, or (as_is) only resized to `shape`.
+
+    The file is decoded by data.image_file.decode, the reader --image-dir training data goes through,
+    so --as-is sees exactly the pixels the model was trained on; a file it refuses is a DataError.
+    """
+    from data.image_file import decode
 
     if as_is:
         return decode(path, shape).astype(np.float32)
@@ -173,8 +178,9 @@ def _read_chunk(task: tuple) -> list[np.ndarray | str]:
 
 def read_photos(paths: list[str], shape: tuple[int, int], pixel_range: tuple[float, float], as_is: bool = False,
                 workers: int | None = None) -> list[np.ndarray | str]:
-    """Every file's input array (or its error, as text), in order; many files go to a process pool
-    (preparing a photo is Python-bound, ~1 ms each: threads would not help)."""
+    """Every file's input array (or its one-line error naming the file, as text: unreadable, too
+    large, gone, a broken link), in order, so one bad file never stops the others; many files go to
+    a process pool (preparing a photo is Python-bound, ~1 ms each: threads would not help)."""
     import os
 
     workers = workers or len(os.sched_getaffinity(0))

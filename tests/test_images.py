@@ -174,3 +174,26 @@ def test_an_unwritable_cache_still_reads(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "file" / "cache"))
     assert read_image_folder(tree(tmp_path / "d", {"a": 2})).images.shape == (2, 12, 16)
     assert "could not cache" in caplog.text
+
+
+def test_a_subfolder_is_skipped_but_a_folder_named_like_an_image_is_named(tmp_path):
+    # Rule: class/<subfolder>/ is not part of the set (as before); class/x.png/ claims to be an image
+    # and is not one, so it is named rather than silently left out.
+    root = tree(tmp_path / "d", {"a": 2})
+    glyph(root / "a" / "thumbs" / "t.png", 0)
+    assert len(read_image_folder(root).images) == 2
+    (root / "a" / "x.png").mkdir()
+    with pytest.raises(DataError, match=rf"^{root / 'a' / 'x.png'}: a folder, not an image file$"):
+        read_image_folder(root)
+
+
+def test_a_cut_short_cache_file_is_a_warning_not_a_traceback(tmp_path, monkeypatch, caplog):
+    # Rule: a cache file cut short (a full disk, a killed writer: zipfile.BadZipFile) is a WARNING naming
+    # it, and the folder is decoded again. (Every kind of damage: tests/test_image_reader.py.)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    root = tree(tmp_path / "d", {"a": 3})
+    first = read_image_folder(root)
+    (cached,) = (tmp_path / "cache").iterdir()
+    cached.write_bytes(cached.read_bytes()[:100])
+    assert np.array_equal(read_image_folder(root).images, first.images)
+    assert f"{cached}: unreadable image cache (BadZipFile" in caplog.text

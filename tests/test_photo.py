@@ -90,3 +90,28 @@ def test_a_process_pool_reads_what_one_process_reads(digits, tmp_path, monkeypat
     assert isinstance(serial[5], str) and serial[5] == pooled[5] and serial[5].startswith(f"{tmp_path / 'bad.png'}: ")
     for a, b in zip(serial[:5] + serial[6:], pooled[:5] + pooled[6:]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_unusable_files_are_errors_of_their_own_in_one_process_and_a_pool(digits, tmp_path, monkeypatch):
+    # Rule: a huge image, a broken link, a folder or a pipe named like an image is that file's one-line
+    # error (never an exception that stops the others, never a read that blocks); good files still read.
+    import os
+
+    from tests.test_image_reader import huge_png
+
+    good = tmp_path / "good.png"
+    Image.fromarray(255 - digits[0]).save(good)
+    huge_png(tmp_path / "huge.png", 100_000, 100_000)
+    (tmp_path / "link.png").symlink_to(tmp_path / "gone.png")
+    (tmp_path / "folder.png").mkdir()
+    os.mkfifo(tmp_path / "pipe.png")
+    bad = {"huge.png": "too large to decode safely", "link.png": "a broken link", "folder.png": "a folder",
+           "pipe.png": "not a regular file"}
+    paths = [str(good)] + [str(tmp_path / n) for n in bad]
+    serial = read_photos(paths, (28, 28), (0.0, 255.0), workers=1)
+    monkeypatch.setattr(photo, "PARALLEL_FROM", 1)
+    pooled = read_photos(paths, (28, 28), (0.0, 255.0), workers=2)
+    for got in (serial, pooled):
+        np.testing.assert_array_equal(got[0], prepare(255 - digits[0], (28, 28)))
+        assert [g[: len(f"{tmp_path / n}: {why}")] for n, why, g in zip(bad, bad.values(), got[1:])] == [
+            f"{tmp_path / n}: {why}" for n, why in bad.items()]
