@@ -58,7 +58,7 @@ def expand(arguments: list[str]) -> tuple[list[Path], list[str]]:
             if not found:
                 raise InputError(f"{path}: no image files in this folder (expected {', '.join(IMAGE_SUFFIXES)})")
             files += found
-        elif path.is_file():
+        elif path.is_file() or path.is_symlink():  # a broken link: its reading names it so
             files.append(path)
         else:
             errors.append(f"{path}: no such file or folder")
