@@ -39,7 +39,7 @@ def check_output(flag: str, value: str, inputs: Iterable[Path] = (), suffix: str
     if suffix and path.suffix.lower() != suffix:
         raise InputError(f"{flag} {value}: give a {suffix} file")
     if target.is_dir():
-        raise InputError(f"{flag} {value}: is a folder; give a file name (e.g. {path / ('out' + (suffix or ''))})")
+        raise InputError(f"{flag} {value}: is a folder; give a file name (in it, or elsewhere)")
     if not target.parent.is_dir():
         raise InputError(f"{flag} {value}: the folder {path.parent} does not exist")
     for given in inputs:
