@@ -157,6 +157,7 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         t = pd.read_csv(tmp_path / "c" / "trials.csv")
         assert len(t) == 4 and t["node_id"].nunique() == 2
+        assert "on 2 node(s)" in r.stdout
         assert list((tmp_path / "shared" / "tune").glob("*/progress.csv"))  # trial storage went to --storage-path
     finally:
         cluster.stdin.close()

@@ -1,13 +1,16 @@
 """Signals, concurrent runs and damaged state, with real processes and a real Ray.
 
-- SIGINT/SIGTERM sent to the CLI's whole process group stop the search: exit 130/143, one stderr
-  line, partial tables marked interrupted, no best.json or retrain; --resume then finishes it.
+- SIGINT/SIGTERM sent to the CLI's whole process group stop the search (during the first trials, after
+  some have ended, or during the retrain): exit 130/143, one stderr line, partial tables marked
+  interrupted, no best.json or retrain; --resume then finishes it, with every trial's progress.csv in
+  its columns and the summary on one node (issue 28).
 - Two runs with one --name: the second is refused at once, naming the first one's pid.
 - A resume over damaged state: a bad checkpoint restarts its trial with a warning; a damaged study
   or experiment state is one error line naming the file, and nothing is touched.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -38,15 +41,45 @@ def reported(folder: Path) -> int:
     return len(list(folder.glob("tune/*/checkpoint_*/history.json")))
 
 
-def signal_after_first_epoch(p: subprocess.Popen, folder: Path, sig: int) -> tuple[int, str]:
+def signal_when(p: subprocess.Popen, ready, sig: int, what: str) -> tuple[int, str]:
+    """Send `sig` to the CLI's process group once `ready()`; its exit code and stderr."""
     t0 = time.monotonic()
-    while reported(folder) == 0:
-        assert p.poll() is None, p.communicate()
-        assert time.monotonic() - t0 < 240, "no epoch reported"
-        time.sleep(0.2)
+    while not ready():
+        assert p.poll() is None, (what, p.communicate())
+        assert time.monotonic() - t0 < 240, f"never {what}"
+        time.sleep(0.05)
     os.killpg(p.pid, sig)  # the whole group, as a terminal's Ctrl-C or a batch system's stop does
     out, err = p.communicate(timeout=180)
     return p.returncode, err
+
+
+def signal_after_first_epoch(p: subprocess.Popen, folder: Path, sig: int) -> tuple[int, str]:
+    return signal_when(p, lambda: reported(folder) > 0, sig, "an epoch reported")
+
+
+def ended_trials(folder: Path) -> int:
+    """Trials that trials.jsonl records as ended."""
+    ledger = folder / "trials.jsonl"
+    return sum('"event": "ended"' in line for line in ledger.read_text().splitlines()) if ledger.exists() else 0
+
+
+def assert_progress_aligned(folder: Path) -> None:
+    """Every row of every trial's progress.csv has its header's cells, and time_total_s holds numbers
+    (Ray's own logger slid a resumed trial's rows under other columns: issue 28)."""
+    files = list(folder.glob("tune*/*/progress.csv"))
+    assert files
+    for f in files:
+        widths = {len(row) for row in csv.reader(f.read_text().splitlines())}
+        assert len(widths) == 1, (f, f.read_text())
+        assert pd.api.types.is_float_dtype(pd.read_csv(f)["time_total_s"]), f.read_text()
+
+
+def assert_resumed_cleanly(r: subprocess.CompletedProcess) -> None:
+    """A resume that finished: exit 0, no warning of rows left out, one node (Ray started again for
+    --resume gives this machine a new node id: it is the same node)."""
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "left out" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "on 1 node(s)" in r.stdout, r.stdout
 
 
 def small_search(tmp_path: Path, module: str, name: str, *extra: str) -> list[str]:
@@ -88,6 +121,8 @@ def test_sigint_marks_the_search_interrupted_and_resume_finishes_it(tmp_path):
     assert not epochs.duplicated(["trial_id", "epoch"]).any() and len(epochs) == 16
     assert json.loads((out / "search.json").read_text())["state"] == "finished"
     assert (out / "best.json").exists()
+    assert_progress_aligned(out)
+    assert "on 1 node(s)" in r.stdout
 
 
 def test_sigterm_to_the_group_stops_optuna_cleanly_and_resumes(tmp_path):
@@ -103,10 +138,49 @@ def test_sigterm_to_the_group_stops_optuna_cleanly_and_resumes(tmp_path):
     assert line.startswith("interrupted (SIGTERM): ")
     assert json.loads((out / "search.json").read_text())["state"] == "interrupted"
     r = run_cli(*args, "--resume", timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert_resumed_cleanly(r)
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 4 and (trials["status"] == "completed").all()
     assert all(t.state.name == "COMPLETE" for t in load_study(out).trials)
+    assert_progress_aligned(out)
+
+
+@pytest.mark.parametrize("first, second", [(signal.SIGTERM, signal.SIGINT), (signal.SIGINT, signal.SIGTERM)],
+                         ids=["term-then-int", "int-then-term"])
+def test_signals_after_trials_ended_and_during_the_retrain_then_resume(tmp_path, first, second):
+    # Rule: a signal once some trials have ended, then one during the retrain of a --resume, each exit
+    # 128 + signal with one line; a last --resume finishes: every trial once, the retrain's test report,
+    # progress.csv in its columns and one node. ASHA checkpoints only at its rungs (1, 3), so a trial
+    # cut at epoch 2 resumes with a report without a checkpoint: the rows Ray's own logger slid.
+    space = write_space(tmp_path / "s.yaml", {"lr": {"values": [0.02, 0.05, 0.1, 0.2]},
+                                              "dropout": {"values": [0.0, 0.2]}}, epochs=3, batch_size=16)
+    args = ["tuning.grid", "--space", str(space), "--subset", "3000", "--results-dir", str(tmp_path / "r"),
+            "--name", "g", "--retrain-seeds", "3"]
+    out = tmp_path / "r" / "g"
+    code, err = signal_when(start_cli(*args), lambda: ended_trials(out) >= 2, first, "2 trials ended")
+    assert code == 128 + first, err
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"interrupted ({first.name}): ") and "of 8 trials finished" in line
+    assert json.loads((out / "search.json").read_text())["state"] == "interrupted"
+    assert not (out / "best.json").exists()
+
+    code, err = signal_when(start_cli(*args, "--resume"), (out / "best.json").exists, second, "retrained")
+    assert code == 128 + second, err
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"interrupted ({second.name}): 8 of 8 trials finished")
+    assert json.loads((out / "search.json").read_text())["state"] == "interrupted"
+    assert not (out / "best.json").exists() and not (out / "test_report.json").exists()
+
+    r = run_cli(*args, "--resume", timeout=600)
+    assert_resumed_cleanly(r)
+    trials, epochs = pd.read_csv(out / "trials.csv"), pd.read_csv(out / "epochs.csv")
+    assert sorted(zip(trials["lr"], trials["dropout"])) == [(lr, d) for lr in (0.02, 0.05, 0.1, 0.2) for d in (0, 0.2)]
+    assert trials["status"].isin(["completed", "stopped_early"]).all() and trials["time_s"].gt(0).all()
+    assert not epochs.duplicated(["trial_id", "epoch"]).any()
+    assert epochs.groupby("trial_id")["epoch"].apply(lambda e: e.tolist() == list(range(1, len(e) + 1))).all()
+    assert json.loads((out / "search.json").read_text())["state"] == "finished"
+    assert (out / "test_report.json").exists() and (out / "best.json").exists()
+    assert_progress_aligned(out)
 
 
 def test_two_runs_with_one_name(tmp_path):

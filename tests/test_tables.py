@@ -75,25 +75,17 @@ def test_ranked_leaves_out_failed_interrupted_and_nan_and_sorts_stably():
     assert list(ranked(t)["trial_id"]) == ["c", "f", "a"]
 
 
-def test_epochs_only_a_checkpoint_saved_are_added_after_rays_own():
-    # Rule: Ray's rows stay (its first report of an epoch); epochs only the checkpoint's history holds
-    # (Ray's result file reached storage later than the checkpoint) are added, in epoch order.
-    from tuning.results import with_saved_epochs
+def test_epochs_only_a_checkpoint_saved_are_added_to_rays_own():
+    # Rule: the checkpoint's history gives the epochs it holds (the values the trial saved); Ray's rows
+    # add the epochs after the newest checkpoint; one row per epoch, in epoch order.
+    from tuning.results import merge_epochs
 
-    ray_rows = pd.DataFrame({"epoch": [1, 2], "val_accuracy": [0.9, 0.91], "time_total_s": [10.0, 20.0]})
-    history = [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.5}, {"epoch": 3, "val_accuracy": 0.93}]
-    out = with_saved_epochs(ray_rows, history)
-    assert out["epoch"].tolist() == [1, 2, 3] and out["val_accuracy"].tolist() == [0.9, 0.91, 0.93]
-    assert with_saved_epochs(ray_rows, []) is ray_rows
-
-
-def test_trial_time_adds_epoch_times_past_rays_last_total():
-    from tuning.results import trial_time_s
-
-    df = pd.DataFrame({"time_total_s": [10.0, 20.0, np.nan, np.nan], "epoch_time_s": [9.0, 9.5, 4.0, 5.0]})
-    assert trial_time_s(df) == 29.0
-    assert trial_time_s(df.assign(time_total_s=np.nan)) == 27.5
-    assert math.isnan(trial_time_s(pd.DataFrame()))
+    ray_rows = pd.DataFrame({"epoch": [1, 2, 4], "val_accuracy": [0.9, 0.91, 0.94]})
+    history = pd.DataFrame([{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.5},
+                            {"epoch": 3, "val_accuracy": 0.93}])
+    out = merge_epochs(history, ray_rows)
+    assert out["epoch"].tolist() == [1, 2, 3, 4] and out["val_accuracy"].tolist() == [0.5, 0.5, 0.93, 0.94]
+    assert merge_epochs(pd.DataFrame(), ray_rows)["val_accuracy"].tolist() == [0.9, 0.91, 0.94]
 
 
 def test_tables_count_a_trial_complete_when_its_checkpoint_holds_the_last_epoch(tmp_path):
@@ -110,7 +102,7 @@ def test_tables_count_a_trial_complete_when_its_checkpoint_holds_the_last_epoch(
 
     (tmp_path / "checkpoint_000002").mkdir()
     write(tmp_path / "checkpoint_000002", {}, [row(1), row(2), row(3)])
-    seen = pd.DataFrame([row(1)]).assign(time_total_s=1.5, trial_id="t1")
+    seen = pd.DataFrame([row(1)]).assign(time_this_iter_s=1.5, time_total_s=1.5, trial_id="t1")
     result = Result(metrics={"trial_id": "t1", "config": {"lr": 0.1}}, checkpoint=None, error=None,
                     path=str(tmp_path), metrics_dataframe=seen)
     trials, eps = tables([result], max_epochs=3)

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.atomic import atomic_write
-from common.folders import (LOCK_FILE, SEARCH_MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING,  # noqa: F401
-                            check_name, check_writable, inspect)
+from common.folders import LOCK_FILE, SEARCH_MARKER, check_name, check_writable, inspect
 from common.errors import InputError
 
 from tuning.checkpoints import STATE_FILE, histories, load_state

@@ -2,14 +2,25 @@
 
 trials.csv/.parquet: one row per trial; epochs.csv: every reported epoch of every trial.
 The columns and statuses are tuning/tables.py's (documented in README, "results/<name>/").
+
+Where the numbers come from: each epoch as the trial saved it in its checkpoint's history
+(tuning/checkpoints.py; JSON, so typed), then Ray's rows of progress.csv for epochs no checkpoint
+holds yet, and Ray's time of each report. Ray reads progress.csv as text: a resumed trial's rows
+used to slide under the wrong columns (a hostname under `time_total_s`, issue 28; see
+progress_logger), so Ray's values are converted to numbers here, and a row that is not numbers
+where numbers belong, or is cut short, is left out with one warning naming the trial and columns.
 """
 from __future__ import annotations
 
+import csv
+import logging
 import math
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from common.atomic import atomic_write, write_json
 from tuning.checkpoints import newest_history
@@ -17,6 +28,16 @@ from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN
 from tuning.space import DEPTH, WIDTH
 from tuning.tables import (COMPLETED, DIVERGED, EPOCH_COLUMNS, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY,
                            encode_sizes, ranked)
+
+log = logging.getLogger(__name__)
+PROGRESS = "progress.csv"  # Ray's per-trial result file (its CSV logger's; no result.json: tuning/ray_env.py)
+NUMERIC = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s", "pid",
+           "timestamp", "time_this_iter_s", "time_total_s")
+"""Columns read as numbers; a row holding anything else there is damaged and left out."""
+RAY_TIME = "time_this_iter_s"  # Ray's time of one report: the epoch with its set-up and reporting
+FLAGS = ("diverged",)
+"""Columns read as True/False; likewise."""
+TRUE, FALSE = frozenset({True, "True", "true", 1, "1"}), frozenset({False, "False", "false", 0, "0"})
 
 
 def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max_epochs: int,
@@ -54,26 +75,88 @@ def with_hidden_sizes(config: dict) -> dict:
     return config
 
 
-def with_saved_epochs(df: pd.DataFrame, history: list[dict]) -> pd.DataFrame:
-    """Ray's reported epochs plus those only the trial's checkpoint holds (tuning/checkpoints.py).
+def as_flag(values: pd.Series) -> pd.Series:
+    """True/False (as Python or as CSV text) -> bool; anything else -> NaN."""
+    return values.map(lambda v: True if v in TRUE else False if v in FALSE else math.nan, na_action="ignore")
 
-    Ray's result files reach storage a little after the checkpoints do: a driver killed in between
-    leaves epochs that only the history saved in the checkpoint knows.
+
+def typed(df: pd.DataFrame, trial_id: str, source: str, cut_rows: bool = False) -> pd.DataFrame:
+    """`df` with NUMERIC columns as numbers and FLAGS as booleans; damaged rows left out, with one warning.
+
+    A row is damaged when a NUMERIC or FLAGS cell holds something else (text, from a row whose cells
+    slid under other columns), or when it has no epoch. `cut_rows` (a CSV file's rows): also when its
+    last column is empty where other rows fill it, a row cut short (pandas fills missing cells with NaN).
     """
-    have = set(df["epoch"].dropna().astype(int)) if len(df) and "epoch" in df else set()
-    extra = [h for h in history if int(h["epoch"]) not in have]
-    if not extra:
+    if df.empty:
         return df
-    return pd.concat([df, pd.DataFrame(extra)], ignore_index=True).sort_values("epoch", kind="stable", ignore_index=True)
+    df, bad, why = df.copy(deep=False), pd.Series(False, index=df.index), []
+    for c in [c for c in NUMERIC if c in df and not is_numeric_dtype(df[c])]:  # (pandas parsed the others)
+        num = pd.to_numeric(df[c], errors="coerce")
+        wrong = num.isna() & df[c].notna()
+        if wrong.any():
+            why.append(f"not a number in {c} ({df[c][wrong].iloc[0]!r})")
+        df[c], bad = num, bad | wrong
+    for c in [c for c in FLAGS if c in df and not is_bool_dtype(df[c])]:
+        flag = as_flag(df[c])
+        wrong = flag.isna() & df[c].notna()
+        if wrong.any():
+            why.append(f"not True/False in {c} ({df[c][wrong].iloc[0]!r})")
+        df[c], bad = flag, bad | wrong
+    if "epoch" in df and (no_epoch := df["epoch"].isna() & ~bad).any():
+        why.append("no epoch")
+        bad |= no_epoch
+    last = df.columns[-1]
+    if cut_rows and df[last].notna().any() and (short := df[last].isna() & ~bad).any():
+        why.append(f"cut short (no {last})")
+        bad |= short
+    if bad.any():
+        log.warning("trial %s: %d row(s) of %s left out: %s", trial_id, int(bad.sum()), source, "; ".join(why))
+    return df[~bad]
+
+
+def merge_epochs(saved: pd.DataFrame, ray_rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per epoch: the checkpoint history's (`saved`), with Ray's RAY_TIME of the same report,
+    then Ray's rows (their first report) of the epochs after the trial's newest checkpoint.
+
+    Why the history first: it is the line of epochs the trial's model went through (a resumed trial
+    repeats the epochs after its checkpoint; Ray's file holds both runs, or, for a driver killed before
+    Ray's files reached storage, neither), and it is JSON, not text to parse.
+    """
+    if "epoch" not in ray_rows:
+        ray_rows = pd.DataFrame({"epoch": []}, dtype=float)
+    if "epoch" in saved and len(saved):
+        keys = [c for c in ("epoch", "pid", "timestamp") if c in saved and c in ray_rows]
+        if RAY_TIME in ray_rows:  # the same report: Ray keeps the trial's pid and timestamp
+            times: dict[tuple, float] = {}
+            for key, t in zip(zip(*(ray_rows[k].tolist() for k in keys)), ray_rows[RAY_TIME].tolist()):
+                if not math.isnan(t):
+                    times.setdefault(key, t)  # (1, 7, 101) finds (1.0, 7.0, 101.0)
+            saved = saved.assign(**{RAY_TIME: [times.get(key, math.nan)
+                                               for key in zip(*(saved[k].tolist() for k in keys))]})
+        later = ~np.isin(ray_rows["epoch"].to_numpy(), saved["epoch"].to_numpy())
+        out = pd.concat([saved, ray_rows[later]], ignore_index=True) if later.any() else saved
+    else:
+        out = ray_rows
+    if out["epoch"].is_monotonic_increasing and out["epoch"].is_unique:
+        return out.reset_index(drop=True)
+    return out.sort_values("epoch", kind="stable").drop_duplicates("epoch", keep="first", ignore_index=True)
+
+
+def numbers(df: pd.DataFrame, column: str) -> pd.Series:
+    """A column as numbers (NaN where absent or not a number)."""
+    return pd.to_numeric(df[column], errors="coerce") if column in df else pd.Series(math.nan, index=df.index)
 
 
 def trial_time_s(df: pd.DataFrame) -> float:
-    """Seconds the trial ran: Ray's time_total_s at its last epoch, plus epoch times past Ray's record."""
-    if "time_total_s" not in df or not df["time_total_s"].notna().any():
-        return float(df["epoch_time_s"].sum()) if "epoch_time_s" in df and len(df) else math.nan
-    known = df["time_total_s"].notna().to_numpy().nonzero()[0][-1]
-    after = df["epoch_time_s"].iloc[known + 1:].sum() if "epoch_time_s" in df else 0.0
-    return float(df["time_total_s"].iloc[known] + after)
+    """Seconds the trial ran: the sum over its epochs (merge_epochs) of Ray's time of that report, set-up
+    and reporting included, or the epoch's own epoch_time_s where Ray's row is lost.
+
+    Why not Ray's time_total_s at the last epoch: Ray starts it again from 0 when it resumes a trial
+    whose checkpoint its saved state lacks (the trial itself carries on from its own), and its row of
+    an epoch can be lost with the driver.
+    """
+    per_epoch = numbers(df, RAY_TIME).fillna(numbers(df, "epoch_time_s"))
+    return float(per_epoch.sum()) if per_epoch.notna().any() else math.nan
 
 
 def result_trial_id(r: Any) -> str:
@@ -89,34 +172,45 @@ def result_folder(r: Any) -> Path | None:
     return None if not r.path else Path(r.path).parent / adopted if adopted else Path(r.path)
 
 
+def last_value(df: pd.DataFrame, column: str) -> str:
+    values = df[column].dropna() if column in df else ()
+    return str(values.iloc[-1]) if len(values) else ""
+
+
+def trial_epochs(r: Any, trial_id: str, folder: Path | None) -> pd.DataFrame:
+    """The typed epochs of one `Result` (see merge_epochs), sorted, one row per epoch."""
+    adopted = bool((r.metrics or {}).get(ADOPTED))
+    rows = r.metrics_dataframe if r.metrics_dataframe is not None and not adopted else pd.DataFrame()
+    rows = typed(rows, trial_id, str(folder / PROGRESS) if folder else PROGRESS, cut_rows=True)
+    if AGAIN in rows:  # a trial that had ended reported its last epoch again: the history holds it as it ran
+        rows = rows[~as_flag(rows[AGAIN]).eq(True)]
+    history = newest_history(folder) if folder else []
+    saved = typed(pd.DataFrame(history), trial_id, "its checkpoint history")
+    df = merge_epochs(saved, rows)
+    if not len(df):
+        return pd.DataFrame(columns=list(EPOCH_COLUMNS))
+    diverged = df["diverged"].eq(True) if "diverged" in df else False
+    return df.assign(trial_id=trial_id, epoch=df["epoch"].astype(int), diverged=diverged)
+
+
 def tables(results: Iterable[Any], max_epochs: int,
            unfinished: set[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(trials, epochs) from Ray `Result`s; retried or resumed trials keep one row per epoch (its first report).
+    """(trials, epochs) from Ray `Result`s; a retried or resumed trial keeps one row per epoch (merge_epochs).
 
     Trials in `unfinished` (an interrupted search) are marked interrupted; those that never
     reported an epoch get no row.
     """
     rows, epoch_frames = [], []
     for r in results:
-        adopted = bool((r.metrics or {}).get(ADOPTED))
-        df = r.metrics_dataframe if r.metrics_dataframe is not None and not adopted else pd.DataFrame()
-        if AGAIN in df:  # Ray stamps a report with its own pid and time: the history holds the epoch as it ran
-            df = df[df[AGAIN] != True]  # noqa: E712 — NaN where the epoch was reported once
         trial_id, folder = result_trial_id(r), result_folder(r)
-        df = with_saved_epochs(df, newest_history(folder) if folder else [])
-        if len(df) and "epoch" in df:
-            df = df.dropna(subset=["epoch"]).drop_duplicates("epoch", keep="first").sort_values("epoch")
-            df = df.assign(trial_id=trial_id, epoch=df["epoch"].astype(int), diverged=df["diverged"].astype(bool))
+        df = trial_epochs(r, trial_id, folder)
+        if len(df):
             epoch_frames.append(df.reindex(columns=list(EPOCH_COLUMNS)))
-        else:
-            df = pd.DataFrame(columns=list(EPOCH_COLUMNS))
-        time_s = trial_time_s(df)
-        node = str(df["node_id"].iloc[-1]) if "node_id" in df and len(df) else ""
         cut = trial_id in unfinished or (folder is not None and folder.name in unfinished)
         if cut and not len(df):
             continue
-        rows.append(trial_row(trial_id, with_hidden_sizes(dict(r.config or {})), df, r.error, max_epochs, time_s, node,
-                              cut))
+        rows.append(trial_row(trial_id, with_hidden_sizes(dict(r.config or {})), df, r.error, max_epochs,
+                              trial_time_s(df), last_value(df, "node_id"), cut))
     trials = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(METRIC_COLUMNS))
     epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else pd.DataFrame(columns=list(EPOCH_COLUMNS))
     return trials.sort_values("val_accuracy_best", ascending=False, na_position="last", ignore_index=True), epochs
@@ -141,3 +235,40 @@ def write_best(out: Path, best: pd.Series, config: dict, search: str, name: str)
         "trial_id": best["trial_id"], "config": config, "val_accuracy": float(best["val_accuracy_best"]),
         "epochs_run": int(best["epochs_run"]), "search": search, "name": name,
     })
+
+
+def progress_logger():
+    """Ray's CSVLoggerCallback (progress.csv), except that rows appended after a resume keep the file's columns.
+
+    Why: Ray's logger takes its columns from the first result it logs in a process and, where the
+    trial's file already has rows, writes no header. A resumed trial's first result rarely has the keys
+    of the result that wrote the header (Ray adds `should_checkpoint` only to a report that carries a
+    checkpoint; a trial that had ended reports again with keys of its own), so every row it appended
+    slid under the wrong columns: `time_total_s` held the hostname and the tables failed (issue 28).
+    Here a continued file keeps its header's columns (a key it lacks is left out, a missing one left
+    empty), and a last row a kill cut short is ended first, so the next row does not join it.
+    Private attributes, as in tuning/tensorboard.py: Ray has no hook for the columns.
+    """
+    from ray.tune.logger import CSVLoggerCallback
+
+    class _SameColumns(CSVLoggerCallback):
+        def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+            if trial not in self._trial_files:
+                self._setup_trial(trial)
+                if self._trial_continue[trial]:
+                    self._continue(trial)
+            super().log_trial_result(iteration, trial, result)
+
+        def _continue(self, trial: Any) -> None:
+            f, path = self._trial_files[trial], Path(trial.local_path, PROGRESS)
+            text = path.read_text(errors="replace")
+            header = next(csv.reader([text.partition("\n")[0]]), []) if "\n" in text else []
+            if not header:  # not even a whole header: start the file again
+                f.truncate(0)
+                self._trial_continue[trial] = False
+                return
+            if not text.endswith("\n"):
+                f.write("\n")
+            self._trial_csv[trial] = csv.DictWriter(f, header, restval="", extrasaction="ignore")
+
+    return _SameColumns()

@@ -264,7 +264,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         trainable = make_trainable(cfg, splits, base, search, restore, carry)
         return tune.Tuner.restore(str(restore), trainable=trainable, param_space=search.param_space,
                                   resume_unfinished=True, resume_errored=True, restart_errored=False)
-    from ray.tune.logger import CSVLoggerCallback
+    from tuning.results import progress_logger
 
     trainable = make_trainable(cfg, splits, base, search, storage / experiment)
     tune_config = tune.TuneConfig(
@@ -280,7 +280,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         # Ray pickles these with the Tuner: a restored experiment keeps recording and pruning
         callbacks=[*(callbacks or []), backup_callback(storage / experiment),
                    ledger.ledger_callback((out / ledger.LEDGER).resolve(), experiment), checkpoint_pruner(),
-                   CSVLoggerCallback(), tensorboard_logger()],
+                   progress_logger(), tensorboard_logger()],
         failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
         # Ray keeps every checkpoint (and forces no extra state saves): CheckpointPruner deletes old ones
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from tuning.preflight import STATE_INTERRUPTED
+from common.folders import STATE_INTERRUPTED
 from tuning.tables import COMPLETED, INTERRUPTED, STATUSES, Tables, fmt_value, hyperparameters, load_tables, ranked
 
 
@@ -46,6 +46,23 @@ def top_table(trials: pd.DataFrame, top: int = 5) -> pd.DataFrame:
 def trial_epochs(t: Tables) -> int:
     n = t.trials["epochs_run"].sum(min_count=1)
     return int(n) if np.isfinite(n) else len(t.epochs)
+
+
+def node_count(t: Tables) -> int:
+    """Nodes that ran the trials' epochs.
+
+    A node id names a node of one Ray cluster instance: a local Ray started again for --resume gives
+    the same machine a new id. So ids are counted within each instance (epochs.csv's ray_session) and
+    the largest count is kept; or the number of node IPs, where that is larger (a cluster started again
+    on other machines). Two Ray nodes on one machine share an IP but have two ids in one instance.
+    Folders from before epochs.csv had these columns: the distinct node ids of trials.csv.
+    """
+    e = t.epochs
+    if {"node_id", "ray_session"} <= set(e.columns) and e["ray_session"].notna().any():
+        per_session = e.dropna(subset=["node_id", "ray_session"]).groupby("ray_session")["node_id"].nunique()
+        ips = e["node_ip"].dropna().nunique() if "node_ip" in e else 0
+        return int(max(per_session.max(), ips))
+    return int(t.trials["node_id"].dropna().nunique()) if "node_id" in t.trials else 0
 
 
 def finished_count(trials: pd.DataFrame) -> int:
@@ -86,7 +103,7 @@ def summary_text(tables: Tables, top: int = 5) -> str:
         lines.append(f"test accuracy: {test}" + (f", loss {loss:.4f}" if loss is not None else ""))
     else:
         lines.append("test accuracy: not measured (no test_report.json)")
-    secs, nodes = trials["time_s"].dropna(), trials["node_id"].dropna().nunique()
+    secs, nodes = trials["time_s"].dropna(), node_count(t)
     lines.append(f"compute: {trial_epochs(t)} trial-epochs, " + (
         f"trial time {secs.sum():.0f} s total, {secs.mean():.1f} s mean, {secs.max():.1f} s max" if len(secs)
         else "trial time unknown") + (f", on {nodes} node(s)" if nodes else ""))

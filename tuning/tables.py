@@ -32,10 +32,13 @@ METRIC_COLUMNS = ("trial_id", "status", "epochs_run", "val_accuracy_best", "val_
                   "val_loss_last", "train_accuracy_last", "train_loss_last", "time_s", "node_id")
 """The fixed non-hyperparameter columns of trials.csv; every other column is a hyperparameter."""
 EPOCH_COLUMNS = ("trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
-                 "epoch_time_s", "diverged", "pid", "timestamp")  # pid/timestamp: which worker ran it, when
+                 "epoch_time_s", "diverged", "pid", "timestamp", "node_id", "node_ip", "ray_session")
+"""pid/timestamp: which worker ran the epoch, when; node_id/node_ip/ray_session: on which node of which Ray
+cluster instance (a node id is that instance's: a local Ray started again for --resume names the same
+machine anew, so summary.node_count counts ids per ray_session)."""
 REQUIRED_TRIAL_COLUMNS = ("trial_id", "status", "val_accuracy_best")
 REQUIRED_EPOCH_COLUMNS = ("trial_id", "epoch", "val_accuracy")
-TEXT_COLUMNS = ("trial_id", "status", "node_id", "hidden_sizes", "optimizer", "schedule")
+TEXT_COLUMNS = ("trial_id", "status", "node_id", "node_ip", "ray_session", "hidden_sizes", "optimizer", "schedule")
 """Read as strings: a one-layer hidden_sizes like "512" must not turn into an int."""
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from tuning.tables import EPOCH_COLUMNS
 
-SCALARS = tuple(c for c in EPOCH_COLUMNS if c not in ("trial_id", "epoch", "diverged", "pid", "timestamp"))
+WHERE = ("pid", "timestamp", "node_id", "node_ip", "ray_session")  # which worker ran an epoch, when, where: no curves
+SCALARS = tuple(c for c in EPOCH_COLUMNS if c not in ("trial_id", "epoch", "diverged", *WHERE))
 TAG = "ray/tune/"  # Ray's prefix, so TensorBoard shows the curves where it always has
 
 

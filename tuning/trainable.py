@@ -8,6 +8,7 @@ minute of training).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -56,9 +57,19 @@ def trial_metrics(m: dict, run: Run, train_time_s: float, latency: float) -> dic
         "lr": m["lr"], "epoch_time_s": m["epoch_time_s"], "diverged": diverged,
         "train_time_s": train_time_s, "params": count_params(run.model),
         "latency_ms": latency,
-        "node_id": ray.get_runtime_context().get_node_id(),
         "pid": os.getpid(), "timestamp": int(time.time()),  # Ray keeps ours: the history then matches progress.csv
+        **node_identity(),
     }
+
+
+@functools.cache
+def node_identity() -> dict[str, str]:
+    """The node this worker runs on. A node id belongs to one Ray cluster instance (its session): a
+    local Ray started again for --resume gives the same machine a new one, so the session goes with
+    it (the summary counts node ids per session), and the node's IP, which a restart keeps."""
+    context = ray.get_runtime_context()
+    return {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(),
+            "ray_session": context.get_session_name()}
 
 
 _DEVICE_DATA: dict[tuple[str, str], DeviceData] = {}  # per worker process: reused actors skip the copy
