@@ -1,4 +1,4 @@
-"""tuning/results.py reads typed epochs from damaged Ray files; progress.csv stays aligned after a resume;
+"""tuning/results.py reads typed epochs from damaged Ray files; tuning/progress_csv.py keeps progress.csv aligned after a resume;
 tuning/summary.py counts the nodes that ran trials (issue 28). No Ray is started."""
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from tuning.checkpoints import write
-from tuning.results import merge_epochs, progress_logger, tables, trial_time_s, typed
+from tuning.progress_csv import progress_logger
+from tuning.results import merge_epochs, tables, trial_time_s, typed
 from tuning.summary import node_count
 from tuning.tables import COMPLETED, Tables
 

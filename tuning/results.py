@@ -7,12 +7,11 @@ Where the numbers come from: each epoch as the trial saved it in its checkpoint'
 (tuning/checkpoints.py; JSON, so typed), then Ray's rows of progress.csv for epochs no checkpoint
 holds yet, and Ray's time of each report. Ray reads progress.csv as text: a resumed trial's rows
 used to slide under the wrong columns (a hostname under `time_total_s`, issue 28; see
-progress_logger), so Ray's values are converted to numbers here, and a row that is not numbers
+tuning/progress_csv.py), so Ray's values are converted to numbers here, and a row that is not numbers
 where numbers belong, or is cut short, is left out with one warning naming the trial and columns.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from pathlib import Path
@@ -24,13 +23,13 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from common.atomic import atomic_write, write_json
 from tuning.checkpoints import newest_history
+from tuning.progress_csv import PROGRESS
 from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN
 from tuning.space import DEPTH, WIDTH
 from tuning.tables import (COMPLETED, DIVERGED, EPOCH_COLUMNS, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY,
                            encode_sizes, ranked)
 
 log = logging.getLogger(__name__)
-PROGRESS = "progress.csv"  # Ray's per-trial result file (its CSV logger's; no result.json: tuning/ray_env.py)
 NUMERIC = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s", "pid",
            "timestamp", "time_this_iter_s", "time_total_s")
 """Columns read as numbers; a row holding anything else there is damaged and left out."""
@@ -236,39 +235,3 @@ def write_best(out: Path, best: pd.Series, config: dict, search: str, name: str)
         "epochs_run": int(best["epochs_run"]), "search": search, "name": name,
     })
 
-
-def progress_logger():
-    """Ray's CSVLoggerCallback (progress.csv), except that rows appended after a resume keep the file's columns.
-
-    Why: Ray's logger takes its columns from the first result it logs in a process and, where the
-    trial's file already has rows, writes no header. A resumed trial's first result rarely has the keys
-    of the result that wrote the header (Ray adds `should_checkpoint` only to a report that carries a
-    checkpoint; a trial that had ended reports again with keys of its own), so every row it appended
-    slid under the wrong columns: `time_total_s` held the hostname and the tables failed (issue 28).
-    Here a continued file keeps its header's columns (a key it lacks is left out, a missing one left
-    empty), and a last row a kill cut short is ended first, so the next row does not join it.
-    Private attributes, as in tuning/tensorboard.py: Ray has no hook for the columns.
-    """
-    from ray.tune.logger import CSVLoggerCallback
-
-    class _SameColumns(CSVLoggerCallback):
-        def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
-            if trial not in self._trial_files:
-                self._setup_trial(trial)
-                if self._trial_continue[trial]:
-                    self._continue(trial)
-            super().log_trial_result(iteration, trial, result)
-
-        def _continue(self, trial: Any) -> None:
-            f, path = self._trial_files[trial], Path(trial.local_path, PROGRESS)
-            text = path.read_text(errors="replace")
-            header = next(csv.reader([text.partition("\n")[0]]), []) if "\n" in text else []
-            if not header:  # not even a whole header: start the file again
-                f.truncate(0)
-                self._trial_continue[trial] = False
-                return
-            if not text.endswith("\n"):
-                f.write("\n")
-            self._trial_csv[trial] = csv.DictWriter(f, header, restval="", extrasaction="ignore")
-
-    return _SameColumns()

@@ -264,7 +264,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         trainable = make_trainable(cfg, splits, base, search, restore, carry)
         return tune.Tuner.restore(str(restore), trainable=trainable, param_space=search.param_space,
                                   resume_unfinished=True, resume_errored=True, restart_errored=False)
-    from tuning.results import progress_logger
+    from tuning.progress_csv import progress_logger
 
     trainable = make_trainable(cfg, splits, base, search, storage / experiment)
     tune_config = tune.TuneConfig(
