@@ -238,3 +238,16 @@ def test_a_finished_search_without_best_json_still_reports(tmp_path, trained_mod
     assert r.returncode == 0, r.stderr
     assert "best: t002 (no best.json)" in r.stdout and "predictions.png" in r.stdout
     assert (folder / "plots" / "predictions.png").stat().st_size > 0
+
+
+def test_out_inside_the_searchs_image_folder_is_refused(tmp_path):
+    # Rule: plots drawn into the training --image-dir would be read back as data: one line, exit 2, nothing drawn.
+    folder = make_folder(tmp_path, model=False)
+    (tmp_path / "shapes" / "a").mkdir(parents=True)
+    (folder / "search.json").write_text(json.dumps({"kind": "grid", "state": "finished", "planned": 8,
+                                                    "data": {"image_dir": str(tmp_path / "shapes")}}))
+    r = call_cli("tuning.report", str(folder), "--out", str(tmp_path / "shapes"))
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: --out {tmp_path / 'shapes'}: {tmp_path / 'shapes'} is inside the input folder {tmp_path / 'shapes'}, "
+        "whose files are read as data: write the results elsewhere"]
+    assert [p.name for p in (tmp_path / "shapes").iterdir()] == ["a"] and not (folder / "plots").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 from common.atomic import save_figure
 from common.cli import run_cli
 from common.errors import InputError
+from common.outputs import check_output_folder
 from tuning.summary import compare_rows, compare_text, summary_text
 from tuning.tables import Tables, load_tables
 
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.top < 1:
         raise InputError(f"--top {args.top}: must be >= 1")
     tables = [load_tables(f) for f in args.folders]
+    if args.out and not args.no_plots:  # pictures written into a training image folder would be read as data
+        from tuning.figures import search_data
+
+        for t in tables:
+            check_output_folder("--out", args.out, Path(args.out).expanduser(), folders=search_data(t).inputs()[1])
     try:
         return _print_and_draw(args, tables)
     except OSError as e:  # an unwritable plots/ or --out folder
