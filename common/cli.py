@@ -17,8 +17,17 @@ from typing import Any, Callable, Literal
 
 from common.interrupts import Interrupted
 from common.errors import InputError, flag
+from common.secrets import mask_urls
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # how every CLI prints a warning
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose error line masks URL passwords: a misspelt flag (`--storag URL`)
+    is echoed with its value, which may be a --storage URL."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        super().error(mask_urls(message))
 
 
 def field_docs(cls: type) -> dict[str, str]:

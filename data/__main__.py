@@ -4,7 +4,6 @@ Writes results/data/samples.png (a grid of training images) and results/data/cla
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 
 from common.folders import check_writable
 from common.atomic import save_figure
-from common.cli import add_dataclass_args, from_args, run_cli
+from common.cli import ArgumentParser, add_dataclass_args, from_args, run_cli
 from common.errors import DataError
 from common.outputs import check_output_folder
 from data.source import DataConfig, load_splits
@@ -51,7 +50,7 @@ def counts_text(splits: Splits) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m data", description=__doc__)
+    p = ArgumentParser(prog="python -m data", description=__doc__)
     p.add_argument("--results-dir", default="results", help="pictures go to <results-dir>/data/")
     add_dataclass_args(p, DataConfig, "data")
     args = p.parse_args(argv)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from common.atomic import atomic_write
-from common.cli import run_cli
+from common.cli import ArgumentParser, run_cli
 from common.errors import DataError, InputError
 from common.outputs import check_outputs
 from model.card import PATH_FIELDS, Loaded, ModelCard
@@ -117,7 +117,7 @@ def export_torchscript(loaded: Loaded, out: Path) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model.export", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m model.export", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     p.add_argument("model", metavar="MODEL", help="run folder, search folder, or model .pt file")

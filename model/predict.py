@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import atomic_write, save_figure
-from common.cli import run_cli
+from common.cli import ArgumentParser, run_cli
 from common.errors import InputError
 from common.outputs import check_output, check_outputs
 from data.csv import LABEL
@@ -30,7 +30,7 @@ SUFFIXES = {"--show": ".png"}  # output flags whose file type is fixed
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model.predict", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m model.predict", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     p.add_argument("model", metavar="MODEL", help="run folder, search folder, or model .pt file")

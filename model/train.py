@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from common.folders import check_name, check_writable, inspect, lock
 from common.atomic import save_figure, write_json
-from common.cli import add_dataclass_args, from_args, run_cli
+from common.cli import ArgumentParser, add_dataclass_args, from_args, run_cli
 from common.errors import InputError
 from common.outputs import check_output_folder
 from data.source import DataConfig, load_splits
@@ -31,7 +31,7 @@ from model.loop import build_run, fit, setup, test_metrics, to_device
 
 def parser() -> argparse.ArgumentParser:
     # dataclass flags state their own defaults in their help (add_dataclass_args)
-    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__)
+    p = ArgumentParser(prog="python -m model.train", description=__doc__)
     p.add_argument("--name", default=None, help="run folder name (default: a timestamp)")
     p.add_argument("--results-dir", default="results", help="where results/runs/<name>/ goes (default: results)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

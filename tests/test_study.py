@@ -11,8 +11,8 @@ import pytest
 
 from common.errors import InputError
 from tuning.preflight import check_journal
-from tuning.study import (JOURNAL, SQLITE, check_url, journal_storage, load_study, masked, open_storage, shown,
-                          study_names)
+from common.secrets import masked, shown
+from tuning.study import JOURNAL, SQLITE, check_url, journal_storage, load_study, open_storage, study_names
 
 
 def make_study(storage, name: str, trials: int = 2) -> None:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from common.folders import STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, Claim, clear, inspect, lock
 from common.interrupts import Interrupted, StopOnSignal
 from common.atomic import atomic_write, write_json
-from common.cli import add_dataclass_args, from_args
+from common.cli import ArgumentParser, add_dataclass_args, from_args
 from common.errors import InputError
 from common.outputs import check_output_folder
 from data.source import DataConfig, load_splits
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 def make_parser(prog: str, doc: str, config_cls: type[SearchConfig]) -> argparse.ArgumentParser:
     """Flags of the search config (grid's or Optuna's) and of the data source."""
-    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_args(p, config_cls, "search")
     add_dataclass_args(p, DataConfig, "data", skip=("split_seed",))
     return p

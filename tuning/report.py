@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from common.atomic import save_figure
-from common.cli import run_cli
+from common.cli import ArgumentParser, run_cli
 from common.errors import InputError
 from common.outputs import check_output_folder
 from tuning.summary import compare_rows, compare_text, summary_text
@@ -24,7 +24,7 @@ def redraw(folder: str | Path, tables: Tables, out: str | Path | None = None) ->
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tuning.report", description=__doc__)
+    p = ArgumentParser(prog="python -m tuning.report", description=__doc__)
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="results/<name>/ folder(s) of a search")
     p.add_argument("--compare", action="store_true", help="one side-by-side table (and compare.png) of all FOLDERs")
     p.add_argument("--top", type=int, default=5, help="trials in the top table")
