@@ -120,7 +120,7 @@ def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m model.export", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    p.add_argument("model", metavar="MODEL", help="run folder, search folder, or model .pt file")
+    p.add_argument("model", metavar="MODEL", help="run folder, search folder, or a model's .pt or .json file")
     p.add_argument("--onnx", metavar="OUT.onnx", help="write the ONNX graph here")
     p.add_argument("--torchscript", metavar="OUT.pt", help="also write a TorchScript module (raw pixels in)")
     return p

@@ -1,9 +1,9 @@
 """`python -m model.predict MODEL FILES...`: classify photos, folders of scans, CSV or IDX files.
 
 MODEL is a run folder (results/runs/<name>), a search folder (results/<name>: its retrained best)
-or a .pt file with its .json card beside it. Image files are prepared the way MNIST's digits were
-(data.photo; --as-is skips that for images already like the training data); CSV and IDX rows are
-used as they are. Prints a table (or --json lines) of file, predicted class, probability and top 3;
+or the .pt or .json file of a pair (model.pt and its card model.json). Image files are prepared
+the way MNIST's digits were (data.photo; --as-is skips that for images already like the training
+data); CSV and IDX rows are used as they are. Prints a table (or --json lines) of file, predicted class, probability and top 3;
 --csv OUT and --show OUT.png save them. A file that cannot be read is named on stderr, the rest
 are still predicted, and the exit code is 1.
 """
@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m model.predict", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    p.add_argument("model", metavar="MODEL", help="run folder, search folder, or model .pt file")
+    p.add_argument("model", metavar="MODEL", help="run folder, search folder, or a model's .pt or .json file")
     p.add_argument("files", metavar="FILES", nargs="+", help="image files (PNG, JPEG, BMP, GIF), folders of "
                    "them, CSV files (one image per row) or IDX image files")
     p.add_argument("--csv", metavar="OUT", help="also write file,prediction,probability,top3 here")
