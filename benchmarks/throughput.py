@@ -14,6 +14,8 @@ and loop buy per epoch:
 Our GFLOP/s is set against a float32 GEMM peak measured in the same process and thread count.
 (c) ours with precision=bf16 (bf16 autocast of the forward pass), reported as its own column
     and as a ratio to (b), its float32 baseline in the same process.
+(d) ours with every distortion on (DISTORTIONS: affine map and elastic field, drawn per image),
+    reported as the share of a training step the augmentation costs: 1 - (d) / (b).
 Run: python -m benchmarks.throughput [--batch-sizes 16 64 256 1024] [--samples 12000] [--json PATH]
 """
 from __future__ import annotations
@@ -38,6 +40,8 @@ from model.config import TrainConfig
 from model.loop import Run, build_run, setup, to_device, train_epoch, train_step
 
 MNIST_SHAPE = (28, 28)  # the packaged MNIST every case here trains on
+DISTORTIONS = dict(distort_rotate=15, distort_scale=0.15, distort_shear=10, distort_translate=2, elastic_alpha=34,
+                   elastic_sigma=4)  # (d): Simard's elastic setting and Ciresan's affine ranges, all at once
 
 
 class SeedDataset(Dataset):
@@ -138,6 +142,7 @@ def bench(splits: Splits, batch: int, samples: int, seed_cap: int, repeats: int,
     x, y = data.train_x[:samples], data.train_y[:samples]
     ours_rate = loop_rate(cfg, x, y, data.background, repeats)
     bf16_rate = loop_rate(dataclasses.replace(cfg, precision="bf16"), x, y, data.background, repeats)
+    aug_rate = loop_rate(dataclasses.replace(cfg, **DISTORTIONS), x, y, data.background, repeats)
 
     m, s = splits.mean, splits.std
     n_seed = min(samples, seed_cap)
@@ -149,7 +154,8 @@ def bench(splits: Splits, batch: int, samples: int, seed_cap: int, repeats: int,
     gflops = ours_rate * flops_per_sample(cfg) / 1e9
     return {"batch": batch, "seed_samples": n_seed, "ours_samples": len(y), "seed_sps": seed_rate,
             "ours_sps": ours_rate, "ratio": ours_rate / seed_rate, "ours_gflops": gflops,
-            "bf16_sps": bf16_rate, "bf16_over_fp32": bf16_rate / ours_rate}
+            "bf16_sps": bf16_rate, "bf16_over_fp32": bf16_rate / ours_rate,
+            "distorted_sps": aug_rate, "distortion_share": 1 - aug_rate / ours_rate}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,11 +190,13 @@ def main(argv: list[str] | None = None) -> None:
           f"{flops_per_sample(cfg) / 1e6:.2f} MFLOP/sample; best of {a.repeats} epochs; "
           f"ours on {samples} images, seed on {min(samples, a.seed_samples)} (samples/s is what is compared).\n")
     print("| batch | seed samples/s | ours samples/s | ratio | ours GFLOP/s | % of peak | ours bf16 samples/s "
-          "| bf16 / fp32 |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| bf16 / fp32 | distorted samples/s | distortions' share of a step |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['batch']} | {r['seed_sps']:,.0f} | {r['ours_sps']:,.0f} | {r['ratio']:.1f}x "
-              f"| {r['ours_gflops']:.1f} | {r['pct_peak']:.0f} % | {r['bf16_sps']:,.0f} | {r['bf16_over_fp32']:.2f}x |")
+              f"| {r['ours_gflops']:.1f} | {r['pct_peak']:.0f} % | {r['bf16_sps']:,.0f} | {r['bf16_over_fp32']:.2f}x "
+              f"| {r['distorted_sps']:,.0f} | {100 * r['distortion_share']:.0f} % |")
+    print(f"(distortions: {', '.join(f'{k} {v}' for k, v in DISTORTIONS.items())})")
     print(f"\nGEMM peak (float32 torch.matmul 1024/2048, {a.threads} thread(s)): {peak:.1f} GFLOP/s"
           f" (1-min load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after)")
     if a.json:

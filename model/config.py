@@ -44,6 +44,20 @@ class TrainConfig:
     """LayerNorm after each hidden Linear, as in the notebook."""
     augment_shift: int = 0
     """Random shifts of up to +/-k pixels applied to training batches (0 = off)."""
+    distort_rotate: float = 0.0
+    """Distortion: each training image turned by its own angle in [-r, r] degrees, new every epoch (0 = off;
+    Ciresan et al. 2010 used up to 15)."""
+    distort_scale: float = 0.0
+    """Distortion: width and height each scaled by a factor in [1 - s, 1 + s] (0 = off; Ciresan: 0.15-0.2)."""
+    distort_shear: float = 0.0
+    """Distortion: sheared by an angle in [-a, a] degrees (0 = off)."""
+    distort_translate: float = 0.0
+    """Distortion: moved by up to +/- this many pixels each way, in fractions of a pixel (0 = off)."""
+    elastic_alpha: float = 0.0
+    """Elastic distortion (Simard et al. 2003): a random field smoothed by a Gaussian of elastic_sigma px,
+    scaled by alpha px (0 = off; Simard: 34 with sigma 4 on 28x28 digits, Ciresan: 36-38 with sigma 5-6)."""
+    elastic_sigma: float = 4.0
+    """Width in pixels of the Gaussian that smooths the elastic field (larger: smoother, gentler warps)."""
     seed: int = 0
     """Seeds weights, batch order, dropout and augmentation: same seed, same metrics on CPU."""
     threads: int = 0
@@ -71,6 +85,12 @@ class TrainConfig:
             ("hidden_sizes", len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1, "need widths >= 1"),
             ("dropout", 0 <= self.dropout < 1, "must be in [0, 1)"),
             ("augment_shift", 0 <= self.augment_shift <= 8, "must be in 0..8"),
+            ("distort_rotate", 0 <= self.distort_rotate <= 180, "must be in [0, 180] degrees"),
+            ("distort_scale", 0 <= self.distort_scale < 1, "must be in [0, 1)"),
+            ("distort_shear", 0 <= self.distort_shear < 90, "must be in [0, 90) degrees"),
+            ("distort_translate", 0 <= self.distort_translate <= 64, "must be in [0, 64] pixels"),
+            ("elastic_alpha", 0 <= self.elastic_alpha <= 1000, "must be in [0, 1000] pixels"),
+            ("elastic_sigma", 0.5 <= self.elastic_sigma <= 32, "must be in [0.5, 32] pixels"),
             ("threads", self.threads >= 0, "must be >= 0"),
             ("optimizer", self.optimizer in ("sgd", "adamw"), "must be sgd or adamw"),
             ("schedule", self.schedule in ("none", "cosine", "step"), "must be none, cosine or step"),

@@ -4,7 +4,7 @@ At batch 16 a step on an H200 took ~1.4 ms, nearly all of it kernel launches and
 arithmetic needs about a microsecond (issue 14). Here every tensor a step touches keeps one
 address: the batch's indices, the gathered images and labels, the learning rate (a tensor the
 fused optimiser reads), the running loss and the correct count. So CUDA can capture the whole step
-once per run (the gather, the shift augmentation, dropout, forward, loss, backward and the fused
+once per run (the gather, the augmentation (shifts, distortions), dropout, forward, loss, backward and the fused
 optimiser step) and replay it with one launch per batch. The schedule's next rate is written into
 the rate tensor between replays, from the run's own scheduler stepped on a shadow optimiser.
 
@@ -22,7 +22,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from model.augment import random_shift
+from model.augment import augment
 from model.step import train_step
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,7 @@ class StaticStep:
         torch.index_select(self.x, 0, self.idx, out=self.xb)
         torch.index_select(self.y, 0, self.idx, out=self.yb)
         xb = self.xb
-        if run.cfg.augment_shift:
-            xb = random_shift(xb, run.cfg.augment_shift, self.background, self.generator, run.image_shape)
+        xb = augment(xb, run.cfg, self.background, self.generator, run.image_shape)
         # no autocast cache: a graph must not keep casts of the weights from the step it was captured in
         with torch.autocast(xb.device.type, dtype=run.amp, cache_enabled=False) if run.amp else contextlib.nullcontext():
             logits = run.model(xb)
@@ -197,8 +196,7 @@ def static_epoch(run, x: torch.Tensor, y: torch.Tensor, background: float, perm:
     if not diverged and full * b < n:
         idx = perm[full * b:]
         xb, yb = x[idx], y[idx]
-        if run.cfg.augment_shift:
-            xb = random_shift(xb, run.cfg.augment_shift, background, step.generator, run.image_shape)
+        xb = augment(xb, run.cfg, background, step.generator, run.image_shape)
         loss, logits = train_step(run, xb, yb)
         loss_sum += loss * len(yb)
         correct += (logits.argmax(1) == yb).sum()

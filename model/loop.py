@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from common.errors import InputError
 from data.splits import Splits, normalise
-from model.augment import random_shift
+from model.augment import augment
 from model.config import TrainConfig
 from model.mlp import MLP
 from model.precision import auto_dtype, has_native_bf16
@@ -91,7 +91,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
     epoch: int = 0
     amp: torch.dtype | None = None  # autocast dtype of the forward pass (None = fp32)
-    image_shape: tuple[int, int] = (28, 28)  # (height, width) of the inputs, for the shift augmentation
+    image_shape: tuple[int, int] = (28, 28)  # (height, width) of the inputs, for the augmentation
     static_step: Any = None  # model.graphed.StaticStep once a static epoch ran (not part of the state)
 
     def state_dict(self) -> dict:
@@ -164,8 +164,7 @@ def train_epoch(
     for step, i in enumerate(range(0, len(y), cfg.batch_size)):
         idx = perm[i:i + cfg.batch_size]
         xb, yb = torch.index_select(x, 0, idx, out=xbuf[:len(idx)]), y[idx]
-        if cfg.augment_shift:
-            xb = random_shift(xb, cfg.augment_shift, background, gen, run.image_shape)
+        xb = augment(xb, cfg, background, gen, run.image_shape)
         loss, logits = train_step(run, xb, yb)
         loss_sum += loss * len(yb)
         correct += (logits.argmax(1) == yb).sum()

@@ -39,7 +39,9 @@ def eager_and_static(splits, epochs: int = 2, **kw):
 @pytest.mark.parametrize("kw", [
     {},  # SGD, Nesterov momentum, cosine schedule per step, dropout
     {"optimizer": "adamw", "schedule": "step", "step_size": 1, "gamma": 0.5, "augment_shift": 2},
-], ids=["sgd-cosine", "adamw-step-shift"])
+    {"augment_shift": 1, "distort_rotate": 12, "distort_scale": 0.15, "distort_shear": 8, "distort_translate": 1.5,
+     "elastic_alpha": 34, "elastic_sigma": 4},
+], ids=["sgd-cosine", "adamw-step-shift", "distortions"])
 def test_static_steps_make_the_eager_updates(small_splits, kw):
     # Rule: for a fixed seed, static-buffer epochs give the eager epochs' weights, optimiser state,
     # schedule and metrics.
@@ -102,6 +104,18 @@ def test_warm_up_steps_are_undone_in_place(small_splits, optimizer, after):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert addresses == [t.data_ptr() for t in warmed.model.parameters()] + [
         v.data_ptr() for st in warmed.optimizer.state.values() for v in st.values() if torch.is_tensor(v)]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_distortions_are_captured_in_the_cuda_graph(small_splits):
+    # Rule: the distortions run inside the captured step (new draws each replay), not eagerly beside it.
+    cfg = TrainConfig(epochs=1, batch_size=64, device="cuda", distort_rotate=12, distort_scale=0.15,
+                      elastic_alpha=34, elastic_sigma=4)
+    device = setup(cfg)
+    data = to_device(small_splits, device)
+    run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    m = train_epoch(run, data.train_x, data.train_y, data.background)
+    assert run.static_step is not None and run.static_step.graph is not None and not m["diverged"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

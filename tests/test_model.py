@@ -128,7 +128,7 @@ def test_random_shift_moves_pixels_within_bounds():
     # Rule: shifting keeps shape/dtype, moves content by at most k pixels, fills with background.
     x = torch.zeros(64, 28, 28)
     x[:, 14, 14] = 1.0
-    y = random_shift(x.reshape(64, 784), 2, background=-0.5, generator=torch.Generator().manual_seed(0))
+    y = random_shift(x.reshape(64, 784), 2, background=-0.5, generator=torch.Generator().manual_seed(0), image_shape=(28, 28))
     assert y.shape == (64, 784) and y.dtype == torch.float32
     y = y.reshape(64, 28, 28)
     pos = (y == 1.0).nonzero()
