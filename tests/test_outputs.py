@@ -243,3 +243,17 @@ def test_a_results_folder_holding_the_training_csv_is_refused(mnist_arrays, tmp_
     assert one_error(r) == (f"--results-dir {tmp_path / 'r'}: its folder {tmp_path / 'r' / 'g'} would hold the input "
                             f"{tmp_path / 'r' / 'g' / 'd.csv'}, which this command reads: write the results elsewhere")
     assert snapshot(tmp_path / "r") == before
+
+
+def test_export_of_an_interrupted_search_says_to_resume_it(tmp_path):
+    # Rule: the reason comes from search.json (never "--no-retrain" for a search that did not use it).
+    folder = tmp_path / "grid"
+    folder.mkdir()
+    (folder / "search.json").write_text(json.dumps({"kind": "grid", "state": "interrupted",
+                                                    "search": {"retrain": True}}))
+    before = snapshot(folder)
+    r = call_cli("model.export", str(folder), "--torchscript", str(tmp_path / "m.pt"))
+    assert one_error(r) == (f"{folder}: no model.pt (its search was interrupted before the retrain: run the same "
+                            "command with --resume to finish it); give a run folder results/runs/<name> or a search "
+                            "folder results/<name>")
+    assert snapshot(folder) == before and not (tmp_path / "m.pt").exists()
