@@ -46,10 +46,7 @@ def check_output(flag: str, value: str, inputs: Iterable[Path] = (), suffix: str
         if same_file(path, Path(given)):
             raise InputError(f"{flag} {value}: is one of this command's inputs ({given}); writing it would "
                              "replace it: give another file")
-    for folder in folders:
-        if inside(path, Path(folder)):
-            raise InputError(f"{flag} {value}: is inside the input folder {folder}, whose files are read as data: "
-                             "write it elsewhere")
+    _outside_data(flag, value, path, folders, "", "it")
     return path
 
 
@@ -77,7 +74,12 @@ def check_output_folder(flag: str, value: str, out: Path, inputs: Iterable[Path]
         if inside(Path(given), out):
             raise InputError(f"{flag} {value}: its folder {out} would hold the input {given}, which this command "
                              "reads: write the results elsewhere")
+    _outside_data(flag, value, out, folders, f"{out} ", "the results")
+
+
+def _outside_data(flag: str, value: str, path: Path, folders: Iterable[Path], named: str, what: str) -> None:
+    """`path` lies in none of the input `folders`, whose every file is read as data."""
     for folder in folders:
-        if inside(out, Path(folder)):
-            raise InputError(f"{flag} {value}: {out} is inside the input folder {folder}, whose files are read "
-                             "as data: write the results elsewhere")
+        if inside(path, Path(folder)):
+            raise InputError(f"{flag} {value}: {named}is inside the input folder {folder}, whose files are read "
+                             f"as data: write {what} elsewhere")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 ORIENTATION = 0x0112  # the EXIF tag of how the camera was held (1: as stored)
+SIDEWAYS = (5, 6, 7, 8)  # its values that turn the picture a quarter: height and width swap
 
 
 def unreadable(path: str | Path, e: OSError) -> DataError:
@@ -144,6 +145,6 @@ def header_shape(path: str | Path) -> tuple[int, int] | None:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
-                return (w, h) if im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8) else (h, w)
+                return (w, h) if im.getexif().get(ORIENTATION, 1) in SIDEWAYS else (h, w)
     except Exception:  # noqa: BLE001 — any reason: decode() names it in one line
         return None

@@ -4,8 +4,9 @@
     DIR/train/<class>/*, DIR/test/<class>/*   a training and a test set
 
 PNG, JPEG, BMP and GIF files are read by data.image_file.decode, the one reader of image files
-(model.predict's data.photo uses it too, so a file is the same picture wherever it is read). All images of a source must share one size unless `image_shape` (H, W) is given, which
-resizes every image to it. Every problem is one DataError naming the file (or the two files whose
+(model.predict's data.photo uses it too, so a file is the same picture wherever it is read). All
+images of a source must share one size unless `image_shape` (H, W) is given, which resizes every
+image to it. Every problem is one DataError naming the file (or the two files whose
 sizes differ): an unreadable or too large image, a broken link, a folder where an image should be.
 
 Decoded arrays are cached (one .npz per folder and shape, under `cache_dir()`), keyed by every

@@ -86,8 +86,8 @@ def smoothing_matrix(n: int, sigma: float, device: torch.device) -> torch.Tensor
     """(n, n): M @ v is v convolved with gaussian_kernel(sigma), zero beyond the edge. As a matrix
     product the smoothing of a batch of fields is two batched matmuls, ~50x cheaper on a CPU than
     depthwise convolutions with 25-tap kernels (the whole step's cost, measured: benchmarks/README.md)."""
-    radius = max(1, math.ceil(3 * sigma))
     k = gaussian_kernel(sigma, device)
+    radius = len(k) // 2
     offset = torch.arange(n, device=device)[None, :] - torch.arange(n, device=device)[:, None]  # j - i
     inside = offset.abs() <= radius
     return torch.where(inside, k[(offset + radius).clamp(0, 2 * radius)], torch.zeros((), device=device))

@@ -10,6 +10,7 @@ Needs the `export` extra: pip install -e '.[export]'.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -168,16 +169,14 @@ def main(argv: list[str] | None = None) -> int:
             if checked["disagree"]:
                 raise Disagrees
 
-        try:
+        with contextlib.suppress(Disagrees):  # then atomic_write has removed the temp file: `out` is as it was
             atomic_write(out, write, suffix=".onnx")
-        except Disagrees:
-            print(f"ONNX Runtime on {checked['what']}: largest |logit difference| {checked['diff']:.2e}, "
-                  f"{checked['disagree']} prediction(s) differ")
+        print(f"ONNX Runtime on {checked['what']}: largest |logit difference| {checked['diff']:.2e}, "
+              f"{checked['disagree']} prediction(s) differ")
+        if checked["disagree"]:
             print(f"error: {out}: ONNX Runtime disagrees with PyTorch on {checked['disagree']} image(s); "
                   "not written", file=sys.stderr)
             return 1
-        print(f"ONNX Runtime on {checked['what']}: largest |logit difference| {checked['diff']:.2e}, "
-              f"{checked['disagree']} prediction(s) differ")
         print(f"wrote {out} (input 'images' float32 (N, {loaded.card.image_shape[0]}, {loaded.card.image_shape[1]}) "
               f"raw pixels, output 'logits' (N, {len(loaded.card.classes)}))")
     return 0

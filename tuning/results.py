@@ -23,8 +23,8 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from common.atomic import atomic_write, write_json
 from tuning.checkpoints import newest_history
-from tuning.progress_csv import PROGRESS
 from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN
+from tuning.progress_csv import PROGRESS
 from tuning.space import DEPTH, WIDTH
 from tuning.tables import (COMPLETED, DIVERGED, EPOCH_COLUMNS, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY,
                            encode_sizes, ranked)
