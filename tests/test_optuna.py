@@ -62,15 +62,33 @@ def test_warm_start_is_trial_zero(study_run):
     assert t0.number == 0 and t0.params["lr"] == 0.1 and t0.params["batch_size"] == 16
 
 
-def test_warm_start_keeps_only_what_the_space_allows():
-    # Rule: the warm start sets the notebook's best values that the space can take: the default space
-    # and optuna_plain have no batch 16, so trial 0 there is lr 0.1 with the rest sampled.
+def test_warm_start_is_a_whole_sensible_point():
+    # Rule: trial 0 sets every searched parameter: the notebook's SGD at lr 0.1 where the space allows
+    # it (batch 16 only where it is a choice), the rest from the space's base config, clipped into the
+    # space (weight decay 0 -> the range's low end); depth and widths from base.hidden_sizes.
     from tuning.optuna import _warm_start
     from tuning.space import load_space
 
-    assert _warm_start(load_space("optuna")) == {"lr": 0.1}
-    assert _warm_start(load_space("optuna_plain")) == {"lr": 0.1}
-    assert _warm_start(load_space("grid")) == {"lr": 0.1, "batch_size": 16}
+    rest = {"dropout": 0.2, "weight_decay": 1e-06, "momentum": 0.9, "optimizer": "sgd", "schedule": "cosine"}
+    assert _warm_start(load_space("optuna")) == {"lr": 0.1, "batch_size": 128, **rest, "augment_shift": 0,
+                                                 "n_layers": 2, "width_1": 512, "width_2": 256}
+    assert _warm_start(load_space("optuna_plain")) == {"lr": 0.1, "batch_size": 128, **rest, "n_layers": 2,
+                                                       "width_1": 512, "width_2": 256}
+    assert _warm_start(load_space("grid")) == {"lr": 0.1, "batch_size": 16, "dropout": 0.1, "hidden_sizes": "512-256"}
+
+
+def test_warm_start_never_pairs_lr_0_1_with_adamw(tmp_path):
+    # Rule: where SGD is not a choice, trial 0 is AdamW at torch's default rate, never lr 0.1; an int
+    # range with a step takes the nearest step (512 -> 288, the top of 64..300 by 16; 256 stays).
+    from tuning.optuna import _warm_start
+    from tuning.space import parse_space
+
+    space = parse_space({"params": {"optimizer": {"distribution": "categorical", "choices": ["adamw"]},
+                                    "lr": {"distribution": "loguniform", "low": 1e-4, "high": 0.3},
+                                    "width": {"distribution": "int", "low": 64, "high": 300, "step": 16},
+                                    "n_layers": {"distribution": "int", "low": 1, "high": 3}}}, "s.yaml")
+    assert _warm_start(space) == {"optimizer": "adamw", "lr": 0.001, "n_layers": 2, "width_1": 288,
+                                  "width_2": 256}
 
 
 def test_conditional_widths_follow_depth(study_run):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import optuna  # the library: this module is tuning.optuna, imported by absolute name only
 
@@ -21,7 +21,8 @@ from tuning.cli import Finished, make_parser, params_of, retrain, run_search
 from tuning.preflight import check_journal, check_study_db
 from model.config import TrainConfig
 from tuning.runner import METRIC, Search, SearchConfig, scheduler_name
-from tuning.space import NOTEBOOK_BEST, DefineByRun, SearchSpace, apply_params
+from tuning.space import DEPTH, NOTEBOOK_BEST, WIDTH, DefineByRun, Param, SearchSpace, apply_params
+from tuning.tables import encode_sizes
 from tuning.searcher import StudySearch
 from tuning.study import (JOURNAL, SQLITE, check_url, fail_orphans, journal_storage, load_study, make_sampler,
                           open_storage, pareto_table)
@@ -107,7 +108,7 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base: TrainConfig, out:
     stored = load_study(out, cfg.storage)  # adding trials to a study (a chunk, a top-up): seed past its trials, or a
     done = len(stored.trials) if stored else 0  # random sampler would repeat its first suggestions
     seed = cfg.seed + done
-    points = [w for w in [_warm_start(space)] if w] if cfg.warm_start and not done and not cfg.resume else None
+    points = [w for w in [_warm_start(space, base)] if w] if cfg.warm_start and not done and not cfg.resume else None
     runs = min(cfg.trials, cfg.chunk_trials)
     searcher = StudySearch(
         space=DefineByRun(space), metric=metrics if multi else metrics[0], mode=modes if multi else modes[0],
@@ -130,19 +131,54 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base: TrainConfig, out:
                   cohort=cohort, max_pending=slots)
 
 
-def _warm_start(space: SearchSpace) -> dict:
-    """The notebook's best, restricted to parameters the space searches (and values it allows)."""
-    point = {}
-    for k, v in NOTEBOOK_BEST.items():
-        p = space.params.get(k)
-        if p is None:
+WARM_START = {"sgd": NOTEBOOK_BEST, "adamw": {"lr": 1e-3}}
+"""Trial 0's values by its optimiser, where the space allows them: SGD (preferred) at the notebook's
+best; AdamW, where the space has no SGD, at torch's default rate. Momentum and the rest come from the
+base config, so lr 0.1 is never paired with AdamW."""
+
+
+def _allowed(p: Param, v: Any) -> Any:
+    """`v` as the space can take it: itself, clipped into a range, or (not a choice) None."""
+    if p.distribution == "categorical" or p.distribution is None:
+        choices = [encode_sizes(c) for c in (p.choices or p.values or [])]
+        return encode_sizes(v) if encode_sizes(v) in choices else None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    v = min(max(v, p.low), p.high)
+    if p.distribution != "int":
+        return float(v)
+    step = int(p.step or 1)
+    return int(p.low + min(round((v - p.low) / step), (p.high - p.low) // step) * step)
+
+
+def _warm_start(space: SearchSpace, base: TrainConfig | None = None) -> dict:
+    """Trial 0: a value for every parameter the space searches, so its accuracy is that of one whole,
+    sensible configuration: WARM_START for its optimiser where the space allows it, else the base
+    config's value (the space's fixed settings over TrainConfig's defaults), clipped into the space's
+    range; a categorical the base value is not a choice of takes its first choice. The depth and
+    widths follow base.hidden_sizes."""
+    base = base or space.base_config()
+    point: dict[str, Any] = {}
+    if "optimizer" in space.params:
+        p = space.params["optimizer"]
+        point["optimizer"] = next((v for v in ("sgd", base.optimizer) if _allowed(p, v) is not None),
+                                  (p.choices or p.values)[0])
+    warm = WARM_START.get(point.get("optimizer", base.optimizer), {})
+    for name, p in space.params.items():
+        if name in point or name == WIDTH:  # the optimiser is chosen; widths go with the depth
             continue
-        choices = p.choices or p.values
-        if p.distribution == "categorical" and choices and v not in choices:
+        if name == DEPTH:
+            depth = _allowed(p, len(base.hidden_sizes))
+            point[DEPTH] = depth
+            for i in range(1, depth + 1):
+                width = base.hidden_sizes[min(i, len(base.hidden_sizes)) - 1]
+                point[f"{WIDTH}_{i}"] = _allowed(space.params[WIDTH], width)
             continue
-        if p.distribution in ("uniform", "loguniform", "int") and not p.low <= v <= p.high:
+        if name in warm and _allowed(p, warm[name]) == warm[name]:  # as it is, not clipped
+            point[name] = warm[name]
             continue
-        point[k] = v
+        got = _allowed(p, getattr(base, name))
+        point[name] = got if got is not None else encode_sizes((p.choices or p.values)[0])
     return point
 
 
