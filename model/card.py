@@ -5,6 +5,11 @@ The card carries the MLP's config, the input image shape, the class names, the n
 training data's checksum and source, and the library versions. `load` rebuilds the network from
 the card and the weights alone: no data set and no search space, so `model.predict` and
 `model.export` work anywhere the two files are copied.
+
+A committee (model.committee: K MLPs averaging their probabilities) is saved the same way, as
+committee.pt + committee.json by default: its card lists every member's config in `members`
+(`mlp` is the first member's), and `load` gives back the Committee. A single model's card has no
+`members`, so its model.json is what it always was.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,7 @@ from common.atomic import atomic_write, write_json
 from common.errors import InputError
 from common.folders import SEARCH_MARKER, STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING
 from common.provenance import versions
+from model.committee import Committee
 from model.mlp import MLP, MLPConfig
 
 CARD_VERSION = 1  # bumped when a field changes meaning
@@ -41,10 +48,13 @@ class ModelCard:
     data: dict[str, Any] = field(default_factory=dict)  # the DataConfig it was trained on, to find its test set
     versions: dict[str, str] = field(default_factory=versions)
     card_version: int = CARD_VERSION
+    members: list[MLPConfig] = field(default_factory=list)  # a committee's networks; empty for one model
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
         d["image_shape"], d["pixel_range"] = list(self.image_shape), list(self.pixel_range)
+        if not self.members:  # a single model's card stays as it was before committees
+            del d["members"]
         return d
 
     @classmethod
@@ -52,12 +62,16 @@ class ModelCard:
         try:
             known = {f.name for f in dataclasses.fields(MLPConfig)}
             mlp = MLPConfig(**{k: v for k, v in d["mlp"].items() if k in known})
+            raw = d.get("members") or []
+            if not isinstance(raw, list) or not all(isinstance(m, dict) for m in raw):
+                raise ValueError("members is not a list of network configs")
+            members = [MLPConfig(**{k: v for k, v in m.items() if k in known}) for m in raw]
             h, w = (int(v) for v in d["image_shape"])
             lo, hi = (float(v) for v in d.get("pixel_range", (0.0, 255.0)))
             return cls(mlp=mlp, image_shape=(h, w), classes=[str(c) for c in d["classes"]], mean=float(d["mean"]),
                        std=float(d["std"]), pixel_range=(lo, hi), data_checksum=str(d.get("data_checksum", "")),
                        data=dict(d.get("data") or {}), versions=dict(d.get("versions") or {}),
-                       card_version=int(d.get("card_version", CARD_VERSION)))
+                       card_version=int(d.get("card_version", CARD_VERSION)), members=members)
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"{where}: not a model card ({type(e).__name__}: {e})") from None
 
@@ -75,7 +89,7 @@ def card_for(model: MLP, splits: Any, data: dict[str, Any] | None = None) -> Mod
                      data=data)
 
 
-def save(folder: Path, model: MLP, card: ModelCard, stem: str = "model") -> Path:
+def save(folder: Path, model: MLP | Committee, card: ModelCard, stem: str = "model") -> Path:
     """`stem`.pt (the state_dict, as before) and `stem`.json (the card), each written whole."""
     folder = Path(folder)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -84,9 +98,21 @@ def save(folder: Path, model: MLP, card: ModelCard, stem: str = "model") -> Path
     return folder / f"{stem}.pt"
 
 
+def save_committee(folder: Path, models: Sequence[MLP], card: ModelCard, stem: str = "committee") -> Path:
+    """`stem`.pt (the Committee's state_dict) and `stem`.json (`card` listing the members' configs,
+    taken from `models`), each written whole. `card` is any member's (card_for); members that do
+    not fit its image shape and classes are a ValueError, before anything is written."""
+    committee = Committee(models)
+    card = dataclasses.replace(card, mlp=committee.cfg, members=committee.configs)
+    why = disagreement(card)
+    if why:
+        raise ValueError(f"the committee does not fit its card: {why}")
+    return save(folder, committee, card, stem)
+
+
 @dataclass
 class Loaded:
-    model: MLP  # on the CPU, in eval mode
+    model: MLP | Committee  # on the CPU, in eval mode; a Committee when the card lists members
     card: ModelCard
     weights: Path  # the .pt file it came from
 
@@ -112,7 +138,8 @@ def _why_no_model(folder: Path) -> str:
 
 def model_files(path: str | Path) -> tuple[Path, Path]:
     """(weights, card) a MODEL argument names: a run or search folder holding model.pt, or the .pt
-    or .json file of a pair; one InputError when either file is missing. Nothing is read."""
+    or .json file of a pair (committee.pt, model_small.json...); one InputError when either file is
+    missing. Nothing is read."""
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"{path}: no such model folder (give a run folder results/runs/<name> or a search "
@@ -128,6 +155,8 @@ def model_files(path: str | Path) -> tuple[Path, Path]:
         weights = path / "model.pt"
         if not weights.is_file():
             what = f" ({_why_no_model(path)})" if (path / SEARCH_MARKER).is_file() else ""
+            if (path / "committee.pt").is_file():  # a folder means its model.pt; a committee is named by its file
+                what = f" (it holds committee.pt: give {path / 'committee.pt'} to use that)"
             raise InputError(f"{path}: no model.pt{what}; give a run folder results/runs/<name> or a search "
                              "folder results/<name>")
     card = weights.with_suffix(".json")
@@ -149,10 +178,12 @@ def disagreement(card: ModelCard) -> str:
     h, w = card.image_shape
     if h < 1 or w < 1:
         return f"image_shape {h}x{w} is not an image size"
-    if card.mlp.in_features != h * w:
-        return f"image_shape {h}x{w} is {h * w} pixels but the network takes {card.mlp.in_features}"
-    if card.mlp.num_classes != len(card.classes):
-        return f"{len(card.classes)} classes but the network has {card.mlp.num_classes} outputs"
+    networks = [("the network", card.mlp)] + [(f"member {i}", m) for i, m in enumerate(card.members)]
+    for name, mlp in networks:
+        if mlp.in_features != h * w:
+            return f"image_shape {h}x{w} is {h * w} pixels but {name} takes {mlp.in_features}"
+        if mlp.num_classes != len(card.classes):
+            return f"{len(card.classes)} classes but {name} has {mlp.num_classes} outputs"
     if not (math.isfinite(card.mean) and math.isfinite(card.std) and card.std > 0):
         return f"normalisation mean {card.mean}, std {card.std} (std must be a positive number)"
     lo, hi = card.pixel_range
@@ -172,7 +203,7 @@ def load(path: str | Path) -> Loaded:
     why = disagreement(card)
     if why:
         raise InputError(f"{weights.parent}: {card_path.name} does not describe a usable model ({why})")
-    model = MLP(card.mlp)
+    model = Committee.from_configs(card.members) if card.members else MLP(card.mlp)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

@@ -5,6 +5,8 @@ MNIST), with the training normalisation folded in, and returns `logits` (N, K); 
 free. Class names, image shape and normalisation ride along in the ONNX metadata_props. Before it
 is kept, ONNX Runtime runs the file on 1,000 test images of the model's own data: predictions must
 equal PyTorch's, and the largest |logit difference| is printed.
+A committee (MODEL is its committee.pt) becomes one graph of all its members whose `logits` are
+the log of their mean probability: softmax gives the committee's averaged probabilities.
 Needs the `export` extra: pip install -e '.[export]'.
 """
 from __future__ import annotations
@@ -34,7 +36,7 @@ OPSET = 18  # the dynamo exporter's own default in torch 2.13
 
 
 class RawPixels(nn.Module):
-    """The MLP with data.splits.normalise folded in: raw (N, H, W) pixels in, logits out."""
+    """The MLP (or Committee) with data.splits.normalise folded in: raw (N, H, W) pixels in, logits out."""
 
     def __init__(self, model: nn.Module, mean: float, std: float):
         super().__init__()
@@ -53,7 +55,7 @@ def metadata(card: ModelCard) -> dict[str, str]:
     return {"classes": json.dumps(card.classes), "image_shape": f"{h}x{w}", "input_units": "raw pixels",
             "normalisation": json.dumps({"mean": card.mean, "std": card.std}),
             "pixel_range": json.dumps(list(card.pixel_range)), "data_checksum": card.data_checksum,
-            "producer": "digit-tune"}
+            "producer": "digit-tune", **({"members": str(len(card.members))} if card.members else {})}
 
 
 def check_images(card: ModelCard, n: int = CHECK_IMAGES) -> tuple[np.ndarray, str]:
@@ -178,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                   "not written", file=sys.stderr)
             return 1
         print(f"wrote {out} (input 'images' float32 (N, {loaded.card.image_shape[0]}, {loaded.card.image_shape[1]}) "
-              f"raw pixels, output 'logits' (N, {len(loaded.card.classes)}))")
+              f"raw pixels, output 'logits' (N, {len(loaded.card.classes)}))"
+              + (f"; a committee of {len(loaded.card.members)}: softmax(logits) is their mean probability"
+                 if loaded.card.members else ""))
     return 0
 
 

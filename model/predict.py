@@ -1,7 +1,8 @@
 """`python -m model.predict MODEL FILES...`: classify photos, folders of scans, CSV or IDX files.
 
 MODEL is a run folder (results/runs/<name>), a search folder (results/<name>: its retrained best)
-or the .pt or .json file of a pair (model.pt and its card model.json). Image files are prepared
+or the .pt or .json file of a pair (model.pt and its card model.json; a committee's committee.pt
+predicts with the mean probability of its members). Image files are prepared
 the way MNIST's digits were (data.photo; --as-is skips that for images already like the training
 data); CSV and IDX rows are used as they are. Prints a table (or --json lines) of file, predicted class, probability and top 3;
 --csv OUT and --show OUT.png save them. A file that cannot be read is named on stderr, the rest
