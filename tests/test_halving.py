@@ -93,3 +93,40 @@ def test_a_promoted_trial_that_ray_staged_is_chosen_again_until_it_runs():
     assert sched.choose_trial_to_run(None) is trials[0]
     trials[0].set_status(Trial.RUNNING)
     assert sched.choose_trial_to_run(None) is trials[1]
+
+
+def test_a_protected_trial_goes_on_from_every_rung():
+    # Rule: the warm start (protected) is kept at a rung even when it ranks last; the best go on too.
+    from ray.tune.experiment import Trial
+
+    sched, trials = SyncHalving(9, 1, 3, cohort=3, total=3, protected=frozenset({0})), _trials(3)
+    for t in trials:
+        sched.on_trial_add(None, t)
+        t.set_status(Trial.RUNNING)
+    assert sched.on_trial_result(None, trials[0], {"epoch": 1, "val_accuracy": 0.1}) == SyncHalving.PAUSE
+    trials[0].set_status(Trial.PAUSED)
+    assert sched.on_trial_result(None, trials[1], {"epoch": 1, "val_accuracy": 0.5}) == SyncHalving.PAUSE
+    trials[1].set_status(Trial.PAUSED)
+
+    class Controller:
+        stopped: list = []
+
+        def stop_trial(self, trial):
+            self.stopped.append(trials.index(trial))
+
+    controller = Controller()
+    assert sched.on_trial_result(controller, trials[2], {"epoch": 1, "val_accuracy": 0.9}) == SyncHalving.CONTINUE
+    assert (sched.decided[(0, 1)], controller.stopped) == ({0, 2}, [1])
+
+
+@pytest.mark.parametrize("grace, images, batch, first", [
+    (3, 48_000, 256, 3),   # MNIST: 188 steps per epoch, the rungs stay
+    (1, 48_000, 256, 1),
+    (3, 1_000, 256, 38),   # 4 steps per epoch: 150 steps take 38 epochs
+    (3, 1_000, 1_024, 150),  # a batch larger than the set: one step per epoch
+    (40, 1_000, 256, 40),  # a grace period already long enough stays
+])
+def test_first_rung_waits_for_enough_steps(grace, images, batch, first):
+    from tuning.budget import first_rung
+
+    assert first_rung(grace, images, batch) == first

@@ -138,3 +138,39 @@ def test_bad_extends_is_one_line_naming_the_file(tmp_path, files, needle):
     with pytest.raises(SpaceError) as e:
         load_space(str(tmp_path / "a.yaml"))
     assert needle in str(e.value) and str(tmp_path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_retrain_stretch_scales_epochs_and_step_size():
+    # Rule: `retrain: {stretch: s}` retrains the best trial's schedule over s times its epochs.
+    space = parse_space({"retrain": {"stretch": 2.5}, "params": {"dropout": {"values": [0.1]}}}, "s.yaml")
+    best = TrainConfig(epochs=12, step_size=5, lr=0.3)
+    got = space.retrain_config(best)
+    assert (got.epochs, got.step_size, got.lr) == (30, 12, 0.3)
+
+
+def test_no_retrain_section_retrains_as_the_trial_ran():
+    # Rule: without `retrain`, the retrain is the best trial's own configuration.
+    space = parse_space({"params": {"dropout": {"values": [0.1]}}}, "s.yaml")
+    best = TrainConfig(epochs=12)
+    assert (space.stretch, space.retrain_config(best)) == (1.0, best)
+
+
+@pytest.mark.parametrize("retrain, message", [
+    ({"stretch": 0.5}, "s.yaml: retrain.stretch: 0.5: must be a number from 1 to 20"),
+    ({"stretch": "2x"}, "s.yaml: retrain.stretch: '2x': must be a number from 1 to 20"),
+    ({"epochs": 100}, "s.yaml: retrain: unknown key 'epochs' (allowed: stretch)"),
+    (3, "s.yaml: retrain: expected a mapping (e.g. {stretch: 2}), got 3"),
+])
+def test_bad_retrain_section_is_one_error(retrain, message):
+    # Rule: a bad `retrain` section is one SpaceError naming the key and value.
+    with pytest.raises(SpaceError) as e:
+        parse_space({"retrain": retrain, "params": {"dropout": {"values": [0.1]}}}, "s.yaml")
+    assert str(e.value) == message
+
+
+def test_extending_space_keeps_the_base_retrain(tmp_path):
+    # Rule: a file that extends another inherits its `retrain` stretch unless it sets its own.
+    (tmp_path / "base.yaml").write_text("retrain: {stretch: 3}\nparams: {dropout: {values: [0.1]}}\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nfixed: {epochs: 4}\n")
+    (tmp_path / "own.yaml").write_text("extends: base.yaml\nretrain: {stretch: 1.5}\n")
+    assert (load_space(str(tmp_path / "child.yaml")).stretch, load_space(str(tmp_path / "own.yaml")).stretch) == (3.0, 1.5)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from common.folders import STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING, Claim, clear, inspect, lock
+from common.folders import STATE_FINISHED, STATE_INTERRUPTED, STATE_RUNNING
 from common.interrupts import Interrupted, StopOnSignal
 from common.atomic import atomic_write, write_json
 from common.cli import ArgumentParser, add_dataclass_args, from_args
@@ -25,9 +25,9 @@ from common.errors import InputError
 from common.outputs import check_output_folder
 from data.source import DataConfig, load_splits
 from model.config import TrainConfig
-from tuning.limits import fitting
-from tuning.preflight import (MARKER, Untouched, check_experiment, check_storage, check_target, damaged_checkpoints,
-                              results_folder)
+from tuning.budget import first_rung, rung_note
+from tuning.limits import fitting, largest_batch
+from tuning.preflight import MARKER, claim_folder, results_folder
 from tuning.bar import TrialBar, as_callback
 from tuning.summary import finished_count
 from tuning.results import best_trial, result_trial_id, tables, write_best, write_tables
@@ -45,50 +45,6 @@ def make_parser(prog: str, doc: str, config_cls: type[SearchConfig]) -> argparse
     add_dataclass_args(p, config_cls, "search")
     add_dataclass_args(p, DataConfig, "data", skip=("split_seed",))
     return p
-
-
-def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any],
-                 check: Callable[[Any, Path], None] | None,
-                 start: Callable[[], None] | None = None) -> tuple[Claim, list[Path], Any]:
-    """Check the folder and any state a resume needs, load the data, `start` (Ray), then lock (and
-    clear) the folder.
-
-    Returns the claim, the earlier Ray experiments (on --resume) and what `load` returned. Nothing is
-    created or deleted before every check has passed, the data is loaded and Ray has started (a
-    cluster without the GPUs asked for is refused with the folder as it was).
-    """
-    before = Untouched.of(out)  # what a refusal puts back: lock() makes the folder and writes .lock
-    # an existing folder of ours is locked first, so a concurrent run is refused at once
-    held = lock(out) if out.is_dir() and not out.is_symlink() and inspect(out, MARKER) != "foreign" else None
-    try:
-        check_target(out, kind, cfg.resume, cfg.overwrite)
-        if cfg.storage_path:
-            check_storage(Path(cfg.storage_path).expanduser(), out, cfg.overwrite)
-        earlier = experiments(cfg, out) if cfg.resume else []
-        if cfg.resume:
-            if not earlier:
-                raise InputError(f"--resume: nothing to resume in {out} (no interrupted search of that --name)")
-            check_experiment(earlier[-1], restore=False)  # backups go in place once nothing can refuse
-            for f in damaged_checkpoints(earlier[-1]):
-                log.warning("%s: damaged checkpoint; that trial continues from an earlier one, or from epoch 0", f)
-        if check is not None:
-            check(cfg, out)
-        loaded = load()
-        if start is not None:
-            start()
-        if held is None:
-            held = lock(out)
-        fresh = check_target(out, kind, cfg.resume, cfg.overwrite) == "new"  # again, now that it is ours
-        if earlier:
-            check_experiment(earlier[-1])  # cut state files: their backups go in place now
-    except BaseException:
-        if held is not None:
-            before.restore()  # while still locked
-            held.close()
-        raise
-    if cfg.overwrite and not fresh:
-        clear(out)
-    return Claim(out, fresh or cfg.overwrite, held), earlier, loaded
 
 
 def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParser,
@@ -131,8 +87,13 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     claim, earlier, splits = claim_folder(cfg, kind, out, lambda: fitting(load_splits(dcfg), space, base), check,
                                           start=start_ray)
     try:
+        grace = first_rung(cfg.grace_period, len(splits.train_y), largest_batch(space, base))
+        if grace != cfg.grace_period and scheduler_name(cfg) != "fifo":
+            print(rung_note(grace, len(splits.train_y), largest_batch(space, base), base.epochs))
+            cfg = dataclasses.replace(cfg, grace_period=grace)
         info = {"kind": kind, "state": STATE_RUNNING, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
-                "space": {"path": space.path, "fixed": space.fixed, "params": space.names}, "base_config": base.to_dict()}
+                "space": {"path": space.path, "fixed": space.fixed, "params": space.names,
+                          "retrain": {"stretch": space.stretch}}, "base_config": base.to_dict()}
         marker = (out / MARKER).read_bytes() if (out / MARKER).is_file() else None
         write_json(out / MARKER, info)
         try:
@@ -186,7 +147,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
             return interrupted(out, info, trials, stop.signum)
         try:
             if after is not None:
-                after(Finished(out, cfg, dcfg, base, results, trials))
+                after(Finished(out, cfg, dcfg, base, results, trials, space))
             best = best_trial(trials)
             if best is None:
                 info["state"] = STATE_FINISHED
@@ -197,7 +158,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
             best_cfg = dataclasses.replace(best_cfg, epochs=int(best["epochs_run"]))
             write_best(out, best, best_cfg.to_dict(), kind, out.name)
             if cfg.retrain:
-                retrain(out, best_cfg, dcfg, cfg)
+                retrain(out, best_cfg, dcfg, cfg, space)
         except Interrupted as e:  # during the retrain: --resume redoes it (the trials are all done)
             (out / "best.json").unlink(missing_ok=True)
             return interrupted(out, info, trials, e.signum)
@@ -245,6 +206,7 @@ class Finished:
     base: TrainConfig
     results: list  # Ray `Result`s of every experiment of the search
     trials: Any
+    space: SearchSpace
 
 
 def params_of(results: Any, trial_id: str) -> dict:
@@ -254,10 +216,14 @@ def params_of(results: Any, trial_id: str) -> dict:
     raise RuntimeError(f"trial {trial_id} not in the ResultGrid")
 
 
-def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, suffix: str = "") -> dict:
+def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, space: SearchSpace,
+            suffix: str = "") -> dict:
+    """The best trial's configuration, as the space's `retrain` setting says, trained and tested per seed."""
     from model.card import save as save_model
     from tuning.retrain import retrain_and_test
 
+    trial_epochs = best_cfg.epochs
+    best_cfg = space.retrain_config(best_cfg)
     seeds = [cfg.seed + k for k in range(cfg.retrain_seeds)]
     bar = tqdm(total=len(seeds) * best_cfg.epochs, desc="retrain best", unit="epoch")
 
@@ -269,6 +235,7 @@ def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, suffi
         report, run, card = retrain_and_test(best_cfg, dcfg, seeds, threads=0, progress=progress)
     finally:
         bar.close()
+    report["retrain"] = {"stretch": space.stretch, "trial_epochs": trial_epochs, "epochs": best_cfg.epochs}
     save_model(out, run.model, card, stem=f"model{suffix}")
     write_json(out / f"test_report{suffix}.json", report)
     return report

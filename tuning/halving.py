@@ -19,8 +19,6 @@ from ray.tune.schedulers import TrialScheduler
 
 log = logging.getLogger(__name__)
 RUNG_ATTR = "epoch"  # what the trainable reports; it continues across retries and resumes
-
-
 def rung_epochs(max_t: int, grace_period: int, reduction_factor: float) -> list[int]:
     """Epochs at which trials are compared: grace·η^k below max_t (ASHA's rungs)."""
     out, r = [], float(grace_period)
@@ -44,8 +42,11 @@ class SyncHalving(TrialScheduler):
     _supports_buffered_results = False  # one decision per reported rung
 
     def __init__(self, max_t: int, grace_period: int, reduction_factor: float, cohort: int, total: int,
-                 metric: str = "val_accuracy"):
+                 metric: str = "val_accuracy", protected: frozenset[int] = frozenset()):
+        """`protected`: trials (by creation index) that every rung keeps, such as the warm start, so that
+        a search never ends below its trial 0 trained to the last epoch."""
         super().__init__()
+        self.protected = frozenset(protected)
         self._metric = metric
         self.rungs = rung_epochs(max_t, grace_period, reduction_factor)
         self.eta, self.cohort, self.total = reduction_factor, max(1, cohort), total
@@ -87,7 +88,7 @@ class SyncHalving(TrialScheduler):
         seen = self.scores.get(key, {})
         if not seen or any(j not in seen and j not in self.gone for j in self.members(key[0])):
             return TrialScheduler.PAUSE
-        keep = promoted(seen, self.eta)
+        keep = promoted(seen, self.eta) | (self.protected & seen.keys())
         self.decided[key] = keep
         log.debug("rung %s of cohort %s: %s of %s go on", key[1], key[0], len(keep), len(seen))
         action = TrialScheduler.PAUSE

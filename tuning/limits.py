@@ -35,6 +35,13 @@ def widest(space: SearchSpace, base: TrainConfig) -> list[tuple[str, list[int]]]
     return [(f"{where} {list(base.hidden_sizes)}", list(base.hidden_sizes))]
 
 
+def largest_batch(space: SearchSpace, base: TrainConfig) -> int:
+    """The largest batch size a trial of this space can get."""
+    if "batch_size" in space.params:
+        return int(max(_candidates(space.params["batch_size"])))
+    return base.batch_size
+
+
 def check_limits(space: SearchSpace, base: TrainConfig, max_epochs: int, memory: int | None = None,
                  data: DataShape = DataShape()) -> None:
     """Refuse, in one line, a space no trial of which can run as asked.
@@ -46,10 +53,7 @@ def check_limits(space: SearchSpace, base: TrainConfig, max_epochs: int, memory:
     if "epochs" in space.params:
         raise SpaceError(f"{space.path}: params: epochs cannot be searched (it is every trial's maximum, ASHA's "
                          f"max_t, {max_epochs} here); set fixed.epochs or --epochs")
-    batch = base.batch_size
-    if "batch_size" in space.params:
-        batch = int(max(_candidates(space.params["batch_size"])))
-    batch = min(batch, data.images)
+    batch = min(largest_batch(space, base), data.images)
     need, label = max((trial_bytes(hidden, batch, data), label) for label, hidden in widest(space, base))
     limit, has = (memory, "this machine has") if memory is not None else device_memory(base.device)
     if need > limit:

@@ -128,7 +128,7 @@ def optuna_search(cfg: OptunaConfig, space: SearchSpace, base: TrainConfig, out:
     # trials are asked as slots free up, so that each suggestion sees the results so far
     return Search(search_alg=limited, num_samples=runs, planned=cfg.trials, pareto=multi,
                   measure_latency="latency_ms" in metrics, time_budget_s=cfg.timeout,
-                  cohort=cohort, max_pending=slots)
+                  cohort=cohort, max_pending=slots, protected=frozenset({0}) if points else frozenset())
 
 
 WARM_START = {"sgd": NOTEBOOK_BEST, "adamw": {"lr": 1e-3}}
@@ -198,7 +198,7 @@ def after_search(f: Finished) -> None:
     small = near.sort_values(metrics[1]).iloc[0]
     if cfg.retrain and small["ray_trial_id"] != table["ray_trial_id"].iloc[0]:
         small_cfg = apply_params(f.base, params_of(f.results, small["ray_trial_id"]))
-        retrain(f.out, small_cfg, f.data, cfg, suffix="_small")
+        retrain(f.out, small_cfg, f.data, cfg, f.space, suffix="_small")
     print(f"Pareto front: {len(table)} trials (pareto.csv); smallest within 0.3 points: "
           f"trial {small['ray_trial_id']} ({metrics[1]} {small[metrics[1]]:.4g}, val {100 * small[METRIC]:.2f} %)")
 

@@ -12,12 +12,14 @@ import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from common.atomic import atomic_write
-from common.folders import LOCK_FILE, SEARCH_MARKER, check_name, check_writable, inspect
+from common.folders import LOCK_FILE, SEARCH_MARKER, Claim, check_name, check_writable, clear, inspect, lock
 from common.errors import InputError
 
 from tuning.checkpoints import STATE_FILE, histories, load_state
+from tuning.runner import SearchConfig, experiments
 from tuning.state_backup import EXPERIMENT_STATE, SEARCH_STATES, SUFFIX, backup_of, cut_files, newest
 
 log = logging.getLogger(__name__)
@@ -198,3 +200,47 @@ def damaged_checkpoints(path: Path) -> list[Path]:
         if state is not None and state.exists() and load_state(state) is None:  # (no file: pruned, tuning/pruning.py)
             bad.append(state)
     return bad
+
+
+def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any],
+                 check: Callable[[Any, Path], None] | None,
+                 start: Callable[[], None] | None = None) -> tuple[Claim, list[Path], Any]:
+    """Check the folder and any state a resume needs, load the data, `start` (Ray), then lock (and
+    clear) the folder.
+
+    Returns the claim, the earlier Ray experiments (on --resume) and what `load` returned. Nothing is
+    created or deleted before every check has passed, the data is loaded and Ray has started (a
+    cluster without the GPUs asked for is refused with the folder as it was).
+    """
+    before = Untouched.of(out)  # what a refusal puts back: lock() makes the folder and writes .lock
+    # an existing folder of ours is locked first, so a concurrent run is refused at once
+    held = lock(out) if out.is_dir() and not out.is_symlink() and inspect(out, MARKER) != "foreign" else None
+    try:
+        check_target(out, kind, cfg.resume, cfg.overwrite)
+        if cfg.storage_path:
+            check_storage(Path(cfg.storage_path).expanduser(), out, cfg.overwrite)
+        earlier = experiments(cfg, out) if cfg.resume else []
+        if cfg.resume:
+            if not earlier:
+                raise InputError(f"--resume: nothing to resume in {out} (no interrupted search of that --name)")
+            check_experiment(earlier[-1], restore=False)  # backups go in place once nothing can refuse
+            for f in damaged_checkpoints(earlier[-1]):
+                log.warning("%s: damaged checkpoint; that trial continues from an earlier one, or from epoch 0", f)
+        if check is not None:
+            check(cfg, out)
+        loaded = load()
+        if start is not None:
+            start()
+        if held is None:
+            held = lock(out)
+        fresh = check_target(out, kind, cfg.resume, cfg.overwrite) == "new"  # again, now that it is ours
+        if earlier:
+            check_experiment(earlier[-1])  # cut state files: their backups go in place now
+    except BaseException:
+        if held is not None:
+            before.restore()  # while still locked
+            held.close()
+        raise
+    if cfg.overwrite and not fresh:
+        clear(out)
+    return Claim(out, fresh or cfg.overwrite, held), earlier, loaded

@@ -124,6 +124,8 @@ class Search:
     """Trials Ray asks the searcher for ahead of a free slot; 0: Ray's own choice (200 or more)."""
     planned: int = 0
     """Trials of the whole search where several Ray experiments run it (Optuna's --chunk-trials); 0: num_samples."""
+    protected: frozenset[int] = frozenset()
+    """Trials (by creation index) the sync scheduler never stops: Optuna's warm start, trial 0."""
 
 
 def check_address(address: str, timeout: float = 5.0) -> None:
@@ -171,8 +173,10 @@ def scheduler_name(cfg: SearchConfig) -> str:
     return "sync" if cfg.deterministic and cfg.scheduler == "asha" else cfg.scheduler
 
 
-def make_scheduler(cfg: SearchConfig, max_epochs: int, total: int, cohort: int):
-    """`cohort`: trials the sync scheduler compares together (the grid: all; Optuna: one batch)."""
+def make_scheduler(cfg: SearchConfig, max_epochs: int, total: int, cohort: int,
+                   protected: frozenset[int] = frozenset()):
+    """`cohort`: trials the sync scheduler compares together (the grid: all; Optuna: one batch);
+    `protected`: trials it keeps at every rung."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from tuning.halving import SyncHalving
@@ -182,7 +186,7 @@ def make_scheduler(cfg: SearchConfig, max_epochs: int, total: int, cohort: int):
         return FIFOScheduler()
     if name == "sync":
         return SyncHalving(max_epochs, min(cfg.grace_period, max_epochs), cfg.reduction_factor, cohort, total,
-                           metric=METRIC)
+                           metric=METRIC, protected=protected)
     # time_attr epoch: a trial continued from a checkpoint keeps its epoch count (Ray's iteration restarts)
     return ASHAScheduler(time_attr="epoch", max_t=max_epochs,
                          grace_period=min(cfg.grace_period, max_epochs), reduction_factor=cfg.reduction_factor)
@@ -271,7 +275,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         metric=None if search.pareto else METRIC, mode=None if search.pareto else MODE,
         search_alg=search.search_alg, num_samples=search.num_samples,
         scheduler=None if search.pareto else make_scheduler(cfg, base.epochs, search.num_samples,
-                                                             search.cohort or search.num_samples),
+                                                             search.cohort or search.num_samples, search.protected),
         time_budget_s=search.time_budget_s,
         reuse_actors=True,  # ~0.06 s per trial instead of ~2 s for a fresh worker
     )

@@ -7,9 +7,11 @@
       batch_size: {values: [16, 64], distribution: categorical}   # choices default to values
       n_layers: {distribution: int, low: 1, high: 3}   # conditional depth (Optuna): with `width`,
       width: {distribution: int, low: 64, high: 1024, log: true}  # width_1..width_n per existing layer
+    retrain:                  # how the best configuration is retrained (optional)
+      stretch: 2              # its schedule stretched to 2x its epochs (step decays too)
 
-A file may start from another (`extends: optuna`): its `fixed` and `params` entries replace the
-base's by name, and a name it fixes is no longer searched (`fixed: {augment_shift: 0}`).
+A file may start from another (`extends: optuna`): its `fixed`, `params` and `retrain` entries replace
+the base's by name, and a name it fixes is no longer searched (`fixed: {augment_shift: 0}`).
 
 Every mistake raises one SpaceError naming the file, the key and the value.
 """
@@ -31,6 +33,8 @@ from tuning.tables import decode_sizes, encode_sizes
 SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "categorical")
 PARAM_KEYS = {"values", "distribution", "low", "high", "choices", "log", "step"}
+RETRAIN_KEYS = {"stretch"}
+TOP_KEYS = ("description", "extends", "fixed", "params", "retrain")
 DEPTH, WIDTH = "n_layers", "width"  # conditional depth: width_i exists only for i <= n_layers
 NOT_SEARCHABLE = {"seed", "threads", "device"}
 NOTEBOOK_BEST = {"lr": 0.1, "batch_size": 16}  # the best of the original notebook this project grew from
@@ -59,6 +63,9 @@ class SearchSpace:
     fixed: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Param] = field(default_factory=dict)
     description: str = ""
+    stretch: float = 1.0
+    """The retrain runs the best trial's schedule over `stretch` times its epochs (distorted training
+    keeps improving after a trial's length)."""
 
     @property
     def names(self) -> list[str]:
@@ -67,6 +74,13 @@ class SearchSpace:
     def base_config(self, **overrides: Any) -> TrainConfig:
         """TrainConfig with the fixed settings, then `overrides` (from flags) on top."""
         return dataclasses.replace(TrainConfig(), **{**self.fixed, **overrides})
+
+    def retrain_config(self, best: TrainConfig) -> TrainConfig:
+        """The best trial's configuration as the retrain runs it: `stretch` times its epochs and step size."""
+        if self.stretch == 1:
+            return best
+        return dataclasses.replace(best, epochs=max(1, round(best.epochs * self.stretch)),
+                                   step_size=max(1, round(best.step_size * self.stretch)))
 
 
 def resolve_space_path(name_or_path: str) -> Path:
@@ -111,23 +125,24 @@ def _read_raw(path: Path, chain: list[Path]) -> Any:
         raise SpaceError(f"{path}: extends: {parent_name}: no such space file") from None
     base = _read_raw(parent_path, [*chain, here])
     parse_space(base, str(parent_path))  # a base is a whole space: its mistakes name its own file
-    for key in ("fixed", "params"):
+    for key in ("fixed", "params", "retrain"):
         if raw.get(key) is not None and not isinstance(raw[key], dict):
             raise SpaceError(f"{path}: {key}: expected a mapping, got {raw[key]!r}")
     fixed = {**(base.get("fixed") or {}), **(raw.get("fixed") or {})}
     params = {**(base.get("params") or {}), **(raw.get("params") or {})}
+    retrain = {**(base.get("retrain") or {}), **(raw.get("retrain") or {})}
     for name in raw.get("fixed") or {}:  # fixed here: no longer searched
         for searched in (name, DEPTH, WIDTH) if name == "hidden_sizes" else (name,):
             params.pop(searched, None)
-    return {**base, **raw, "fixed": fixed, "params": params}
+    return {**base, **raw, "fixed": fixed, "params": params, **({"retrain": retrain} if retrain else {})}
 
 
 def parse_space(raw: Any, src: str) -> SearchSpace:
     if not isinstance(raw, dict):
         raise SpaceError(f"{src}: expected a mapping with 'params' (and 'fixed'), got {type(raw).__name__}")
-    unknown = set(raw) - {"fixed", "params", "description"}
+    unknown = set(raw) - set(TOP_KEYS)
     if unknown:
-        raise SpaceError(f"{src}: unknown key '{sorted(unknown)[0]}' (allowed: description, extends, fixed, params)")
+        raise SpaceError(f"{src}: unknown key '{sorted(unknown)[0]}' (allowed: {', '.join(TOP_KEYS)})")
     fixed, params = raw.get("fixed") or {}, raw.get("params")
     if not isinstance(fixed, dict):
         raise SpaceError(f"{src}: fixed: expected a mapping, got {fixed!r}")
@@ -137,7 +152,8 @@ def parse_space(raw: Any, src: str) -> SearchSpace:
         if k in (DEPTH, WIDTH):  # depth and width are searched forms of hidden_sizes
             raise SpaceError(f"{src}: fixed.{k}: {v!r}: fix hidden_sizes (e.g. [512, 256]) instead")
         _check_value(src, f"fixed.{k}", k, v)
-    space = SearchSpace(src, fixed=dict(fixed), description=str(raw.get("description", "")))
+    space = SearchSpace(src, fixed=dict(fixed), description=str(raw.get("description", "")),
+                        stretch=_parse_retrain(src, raw.get("retrain")))
     for name, spec in params.items():
         space.params[name] = _parse_param(src, name, spec)
     if (DEPTH in space.params) != (WIDTH in space.params):
@@ -147,8 +163,16 @@ def parse_space(raw: Any, src: str) -> SearchSpace:
     return space
 
 
-def _field_type(name: str) -> Any:
-    return typing.get_type_hints(TrainConfig).get(name)
+def _parse_retrain(src: str, retrain: Any) -> float:
+    """The `retrain` mapping's stretch (1 without one)."""
+    if retrain is not None and not isinstance(retrain, dict):
+        raise SpaceError(f"{src}: retrain: expected a mapping (e.g. {{stretch: 2}}), got {retrain!r}")
+    for key in set(retrain or {}) - RETRAIN_KEYS:
+        raise SpaceError(f"{src}: retrain: unknown key '{key}' (allowed: {', '.join(sorted(RETRAIN_KEYS))})")
+    v = (retrain or {}).get("stretch", 1.0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 1 <= v <= 20:
+        raise SpaceError(f"{src}: retrain.stretch: {v!r}: must be a number from 1 to 20")
+    return float(v)
 
 
 def _check_value(src: str, key: str, name: str, value: Any) -> None:
@@ -157,7 +181,7 @@ def _check_value(src: str, key: str, name: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SpaceError(f"{src}: {key}: {value!r}: must be an integer >= 1")
         return
-    tp = _field_type(name)
+    tp = typing.get_type_hints(TrainConfig).get(name)
     if tp is None or name in NOT_SEARCHABLE:
         allowed = sorted(set(typing.get_type_hints(TrainConfig)) - NOT_SEARCHABLE | {DEPTH, WIDTH})
         raise SpaceError(f"{src}: {key}: unknown parameter '{name}' (known: {', '.join(allowed)})")
