@@ -18,7 +18,7 @@ CASES = [
     ("tuning.optuna", ["--objectives", "accuracy,colour"], "--objectives accuracy,colour"),
     ("tuning.optuna", ["--storage", "nosuchdb://u:secret@host/x"], "--storage nosuchdb://u:***@host/x: cannot open"),
     ("tuning.optuna", ["--chunk-trials", "0"], "--chunk-trials 0"),
-    ("tuning.optuna", ["--timeout", "60"], "--timeout 60.0: trials started within a time limit"),
+    ("tuning.optuna", ["--timeout", "60", "--deterministic"], "--timeout 60.0: trials started within a time limit"),
     ("tuning.grid", ["--gpus-per-trial", "1"], "--gpus-per-trial 1.0: no GPU"),
     ("tuning.optuna", ["--gpus-per-trial", "0.25"], "--gpus-per-trial 0.25: no GPU"),
     ("tuning.grid", ["--space", "no-such-space.yaml"], "--space no-such-space.yaml: no such file"),

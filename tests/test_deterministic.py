@@ -32,7 +32,7 @@ def cpu_hog(processes: int = 1):
 def search(tmp_path: Path, module: str, name: str, params: dict, *extra: str) -> Path:
     space = write_space(tmp_path / f"{name}.yaml", params, epochs=3, batch_size=64)
     r = call_cli(module, "--space", str(space), "--subset", "3000", "--results-dir", str(tmp_path), "--name", name,
-                 "--deterministic", "--grace-period", "1", "--reduction-factor", "3", *extra)
+                 "--deterministic", "--grace-period", "1", "--reduction-factor", "3", "--min-rung-steps", "0", *extra)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "deterministic" in r.stdout.splitlines()[0]
     return tmp_path / name

@@ -109,7 +109,8 @@ def test_asha_stops_weak_trials_and_records_divergence(ray_session, tmp_path):
                                               "hidden_sizes": {"values": [[32, 16]]}},  # a list-valued grid too
                         epochs=4, batch_size=64, schedule="none")
     code = grid_main(["--space", str(space), "--subset", "1500", "--results-dir", str(tmp_path), "--name", "a",
-                      "--grace-period", "1", "--reduction-factor", "2", "--max-concurrent", "1", "--no-retrain"])
+                      "--grace-period", "1", "--reduction-factor", "2", "--min-rung-steps", "0", "--max-concurrent", "1",
+                      "--no-retrain"])
     assert code == 0
     t = pd.read_csv(tmp_path / "a" / "trials.csv").set_index("lr")
     assert len(t) == 6 and (t["hidden_sizes"] == "32-16").all()

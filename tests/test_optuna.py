@@ -13,7 +13,7 @@ from tuning.optuna import main as optuna_main
 from tuning.study import RAY_ID, load_study
 
 STATE_OF_STATUS = {"completed": "COMPLETE", "stopped_early": "PRUNED", "diverged": "FAIL", "error": "FAIL"}
-SMALL = ["--subset", "1500", "--no-retrain"]
+SMALL = ["--subset", "1500", "--no-retrain", "--min-rung-steps", "0"]  # rungs as asked, on 1,500 images
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +65,13 @@ def test_warm_start_is_trial_zero(study_run):
 def test_warm_start_is_a_whole_sensible_point():
     # Rule: trial 0 sets every searched parameter: the notebook's SGD at lr 0.1 where the space allows
     # it (batch 16 only where it is a choice), the rest from the space's base config, clipped into the
-    # space (weight decay 0 -> the range's low end); depth and widths from base.hidden_sizes.
+    # space (weight decay 0 -> the range's low end; no distortions); depth and widths from base.hidden_sizes.
     from tuning.optuna import _warm_start
     from tuning.space import load_space
 
     rest = {"dropout": 0.2, "weight_decay": 1e-06, "momentum": 0.9, "optimizer": "sgd", "schedule": "cosine"}
     assert _warm_start(load_space("optuna")) == {"lr": 0.1, "batch_size": 128, **rest, "augment_shift": 0,
+                                                 "elastic_alpha": 0.0, "distort_rotate": 0.0, "distort_scale": 0.0,
                                                  "n_layers": 2, "width_1": 512, "width_2": 256}
     assert _warm_start(load_space("optuna_plain")) == {"lr": 0.1, "batch_size": 128, **rest, "n_layers": 2,
                                                        "width_1": 512, "width_2": 256}

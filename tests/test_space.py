@@ -110,11 +110,13 @@ def test_bad_space_file_is_one_line_naming_file_and_key(tmp_path, yaml_text, nee
 
 def test_space_extends_a_base_and_fixing_a_name_stops_searching_it(tmp_path):
     # Rule: `extends` starts from the base space; the file's fixed/params replace the base's by
-    # name, and a name it fixes is no longer searched (optuna_plain = optuna without shifts).
+    # name, and a name it fixes is no longer searched (optuna_plain = optuna without shifts or distortions).
     base, plain = load_space("optuna"), load_space("optuna_plain")
-    assert "augment_shift" in base.params and "augment_shift" not in plain.params
-    assert plain.fixed == {**base.fixed, "augment_shift": 0}
-    assert set(plain.params) == set(base.params) - {"augment_shift"}
+    augment = {"augment_shift", "elastic_alpha", "distort_rotate", "distort_scale"}
+    assert augment <= set(base.params) and not augment & set(plain.params)
+    assert plain.fixed == {**base.fixed, "augment_shift": 0, "elastic_alpha": 0.0, "distort_rotate": 0.0,
+                           "distort_scale": 0.0}
+    assert set(plain.params) == set(base.params) - augment and (base.stretch, plain.stretch) == (2.0, 1.0)
     assert plain.params["batch_size"].choices == [64, 128, 256] != base.params["batch_size"].choices
     assert plain.params["lr"] == base.params["lr"] and plain.base_config().augment_shift == 0
     (tmp_path / "mine.yaml").write_text("extends: optuna\nfixed: {hidden_sizes: [300, 100]}\n")

@@ -12,14 +12,14 @@ MIN_RUNG_STEPS = 150
 (on MNIST's 48,000 training images one epoch at batch 256 is 188 steps: its rungs are as they were)."""
 
 
-def first_rung(grace_period: int, train_images: int, largest_batch: int) -> int:
-    """The grace period in epochs, raised until that many epochs hold MIN_RUNG_STEPS steps at `largest_batch`."""
+def first_rung(grace_period: int, train_images: int, largest_batch: int, min_steps: int = MIN_RUNG_STEPS) -> int:
+    """The grace period in epochs, raised until that many epochs hold `min_steps` steps at `largest_batch`."""
     steps = max(1, math.ceil(train_images / max(1, largest_batch)))
-    return max(grace_period, math.ceil(MIN_RUNG_STEPS / steps))
+    return max(grace_period, math.ceil(min_steps / steps))
 
 
-def rung_note(grace: int, train_images: int, largest_batch: int, max_epochs: int) -> str:
+def rung_note(grace: int, train_images: int, largest_batch: int, max_epochs: int, min_steps: int) -> str:
     """The line a search prints when the data moved its first rung."""
     where = f"from epoch {grace}" if grace < max_epochs else "none: every trial runs all its epochs"
     return (f"{train_images} training images make {math.ceil(train_images / largest_batch)} steps per epoch at "
-            f"batch {largest_batch}: rungs {where} (each trial takes {MIN_RUNG_STEPS}+ steps before it is judged)")
+            f"batch {largest_batch}: rungs {where} (each trial takes {min_steps}+ steps before it is judged; --min-rung-steps)")

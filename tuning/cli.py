@@ -31,9 +31,9 @@ from tuning.preflight import MARKER, claim_folder, results_folder
 from tuning.bar import TrialBar, as_callback
 from tuning.summary import finished_count
 from tuning.results import best_trial, result_trial_id, tables, write_best, write_tables
-from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, check_address, experiments, scheduler_name,
-                           finished_results, init_ray, storage_dir, unfinished_trials)
-from tuning.ray_env import quiet_ray_env
+from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, experiments, scheduler_name,
+                           finished_results, storage_dir, unfinished_trials)
+from tuning.ray_env import check_address, init_ray, quiet_ray_env
 from tuning.space import SearchSpace, apply_params, load_space
 
 log = logging.getLogger(__name__)
@@ -81,15 +81,15 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
     # the data is read once here; trials get it through Ray's object store
     def start_ray() -> None:
         quiet_ray_env(cfg.ray_output)
-        init_ray(cfg)
+        init_ray(cfg.address, cfg.ray_output, cfg.gpus_per_trial)
         stop.install()  # ray.init put its own SIGTERM handler in place
 
     claim, earlier, splits = claim_folder(cfg, kind, out, lambda: fitting(load_splits(dcfg), space, base), check,
                                           start=start_ray)
     try:
-        grace = first_rung(cfg.grace_period, len(splits.train_y), largest_batch(space, base))
+        grace = first_rung(cfg.grace_period, len(splits.train_y), largest_batch(space, base), cfg.min_rung_steps)
         if grace != cfg.grace_period and scheduler_name(cfg) != "fifo":
-            print(rung_note(grace, len(splits.train_y), largest_batch(space, base), base.epochs))
+            print(rung_note(grace, len(splits.train_y), largest_batch(space, base), base.epochs, cfg.min_rung_steps))
             cfg = dataclasses.replace(cfg, grace_period=grace)
         info = {"kind": kind, "state": STATE_RUNNING, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
                 "space": {"path": space.path, "fixed": space.fixed, "params": space.names,
@@ -158,7 +158,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
             best_cfg = dataclasses.replace(best_cfg, epochs=int(best["epochs_run"]))
             write_best(out, best, best_cfg.to_dict(), kind, out.name)
             if cfg.retrain:
-                retrain(out, best_cfg, dcfg, cfg, space)
+                retrain(out, best_cfg, dcfg, cfg, space, others=next_best(results, trials, base, cfg.ensemble))
         except Interrupted as e:  # during the retrain: --resume redoes it (the trials are all done)
             (out / "best.json").unlink(missing_ok=True)
             return interrupted(out, info, trials, e.signum)
@@ -217,28 +217,42 @@ def params_of(results: Any, trial_id: str) -> dict:
 
 
 def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, space: SearchSpace,
-            suffix: str = "") -> dict:
-    """The best trial's configuration, as the space's `retrain` setting says, trained and tested per seed."""
-    from model.card import save as save_model
+            suffix: str = "", others: list[TrainConfig] | None = None) -> dict:
+    """The best trial's configuration, as the space's `retrain` setting says, trained and tested per seed
+    (and with --ensemble, the committee: `others` are the next-best trials' configurations)."""
+    from model.card import save as save_model, save_committee
     from tuning.retrain import retrain_and_test
 
     trial_epochs = best_cfg.epochs
     best_cfg = space.retrain_config(best_cfg)
-    seeds = [cfg.seed + k for k in range(cfg.retrain_seeds)]
-    bar = tqdm(total=len(seeds) * best_cfg.epochs, desc="retrain best", unit="epoch")
+    others = [space.retrain_config(c) for c in others or []] if cfg.ensemble_of == "configs" else []
+    n_seeds = max(cfg.retrain_seeds, cfg.ensemble if cfg.ensemble_of == "seeds" else 1)
+    seeds = [cfg.seed + k for k in range(n_seeds)]
+    bar = tqdm(total=len(seeds) * best_cfg.epochs + sum(c.epochs for c in others), desc="retrain best", unit="epoch")
 
     def progress(phase: str, done: int, total: int) -> None:
         bar.set_postfix_str(phase)
         bar.update(done - bar.n)
 
     try:
-        report, run, card = retrain_and_test(best_cfg, dcfg, seeds, threads=0, progress=progress)
+        report, run, card, members = retrain_and_test(best_cfg, dcfg, seeds, threads=0, progress=progress,
+                                                      ensemble=cfg.ensemble, others=others)
     finally:
         bar.close()
     report["retrain"] = {"stretch": space.stretch, "trial_epochs": trial_epochs, "epochs": best_cfg.epochs}
     save_model(out, run.model, card, stem=f"model{suffix}")
+    if members:
+        save_committee(out, members, card, stem=f"committee{suffix}")
     write_json(out / f"test_report{suffix}.json", report)
     return report
+
+
+def next_best(results: Any, trials: Any, base: TrainConfig, k: int) -> list[TrainConfig]:
+    """The configurations of the 2nd to k-th best trials, each at the epochs it ran."""
+    from tuning.tables import ranked
+
+    return [dataclasses.replace(apply_params(base, params_of(results, t["trial_id"])), epochs=int(t["epochs_run"]))
+            for _, t in ranked(trials).iloc[1:max(k, 1)].iterrows()]
 
 
 def finish(out: Path, cfg: SearchConfig, wall: dict[str, float]) -> None:
@@ -253,5 +267,6 @@ def finish(out: Path, cfg: SearchConfig, wall: dict[str, float]) -> None:
           f"all {wall['all']:.0f} s")
     print(f"wrote {out}/: trials.csv trials.parquet epochs.csv best.json"
           + (" test_report.json model.pt model.json" if (out / "test_report.json").exists() else "")
+          + (" committee.pt committee.json" if (out / "committee.pt").exists() else "")
           + f" plots/ ({len(paths)} plots)")
     print(f"TensorBoard: tensorboard --logdir {storage_dir(cfg, out)}")

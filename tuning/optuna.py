@@ -37,7 +37,8 @@ class OptunaConfig(SearchConfig):
     trials: int = 50
     """Trials in the study in all (--resume continues until there are this many)."""
     timeout: float | None = None
-    """Stop starting trials after this many seconds."""
+    """End the search after this many seconds: running trials stop where they are (stopped_early), every
+    finished epoch is kept, and the best so far is retrained (not with --deterministic)."""
     sampler: Literal["tpe", "random", "cmaes", "nsga2"] = "tpe"
     """Optuna sampler; nsga2 is for --objectives with two objectives."""
     objectives: str = "accuracy"
@@ -46,7 +47,7 @@ class OptunaConfig(SearchConfig):
     """sync (the default here) pauses each trial at a rung until its cohort of --suggest-batch trials has
     reported there, and runs new trials before promoted ones: the first trials no longer get the whole
     budget for want of company, and most trials end early in the search; asha stops weak trials at
-    rungs as they arrive (and allows --timeout); fifo runs every trial to the end."""
+    rungs as they arrive; fifo runs every trial to the end."""
     grace_period: int = 3
     """Epochs every trial gets before ASHA may stop it (augmented trials start slower)."""
     reduction_factor: float = 4
@@ -76,10 +77,9 @@ class OptunaConfig(SearchConfig):
             raise InputError(f"--chunk-trials {self.chunk_trials}: must be >= 1")
         if self.suggest_batch < 1:
             raise InputError(f"--suggest-batch {self.suggest_batch}: must be >= 1")
-        if self.timeout is not None and (self.deterministic or self.scheduler == "sync"):
+        if self.timeout is not None and self.deterministic:
             raise InputError(f"--timeout {self.timeout}: trials started within a time limit depend on the "
-                             "machine's speed; it cannot be used with --deterministic or --scheduler sync "
-                             "(the default): add --scheduler asha")
+                             "machine's speed; it cannot be used with --deterministic")
         parts = self.objective_list()
         if parts[0] != "accuracy" or len(parts) > 2 or (len(parts) == 2 and parts[1] not in SECOND_OBJECTIVE):
             raise InputError(f"--objectives {self.objectives}: use accuracy, accuracy,params or accuracy,latency")
@@ -188,7 +188,8 @@ def after_search(f: Finished) -> None:
     study = load_study(f.out, cfg.storage)
     orphans = fail_orphans(study)  # asked just before a killed driver died, never started by Ray
     if orphans:
-        print(f"marked {orphans} never-started trial(s) of the interrupted run FAIL in the study")
+        print(f"marked {orphans} trial(s) FAIL in the study: asked, but never run before the interrupt or the "
+              "--timeout deadline")
     if len(cfg.objective_list()) < 2:
         return
     metrics, _ = metrics_and_modes(cfg)

@@ -1,8 +1,14 @@
-"""What Ray is told through its environment variables: console output, and which loggers it adds."""
+"""Starting or joining Ray, and what it is told through its environment variables: console output,
+and which loggers it adds."""
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import socket
+from typing import Any
+
+from common.errors import InputError
 
 AUTO_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"  # "1": Ray adds none of its CSV, JSON, TensorBoard loggers
 MAX_PENDING = "TUNE_MAX_PENDING_TRIALS_PG"  # trials Ray creates (asking the searcher) ahead of free slots
@@ -62,3 +68,43 @@ def quiet_ray_env(show: bool) -> None:
         logging.getLogger("ray").setLevel(logging.ERROR)
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on an unreachable HOST:PORT instead of waiting on Ray's long retries."""
+    if address in ("auto", "local") or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        raise InputError(f"--address {address}: cannot reach a Ray head there ({e})") from None
+
+
+def init_ray(address: str | None, ray_output: bool = False, gpus_per_trial: float = 0) -> None:
+    """Join the cluster at --address, or start a local Ray on this machine's CPUs/GPUs."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=ray_output,
+                              logging_level=logging.INFO if ray_output else logging.ERROR)
+    if address:  # run_search has checked that it is reachable
+        try:
+            ray.init(address=address, **kw)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise InputError(f"--address {address}: cannot join the Ray cluster ({str(e).splitlines()[0]})") from None
+    else:
+        # Ray's processes inherit this thread's signal mask: with SIGTERM blocked while they start, a
+        # SIGTERM sent to the whole process group (kill -TERM -PGID, a batch system) reaches only
+        # this driver, which stops the search cleanly instead of losing its Ray under it.
+        # (Ray blocks SIGINT in them itself.) Ray's shutdown still ends them (SIGKILL after 1 s).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            ray.init(**kw)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if gpus_per_trial > 0 and gpus == 0:
+        raise InputError(f"--gpus-per-trial {gpus_per_trial}: no GPU in this Ray cluster")

@@ -44,7 +44,7 @@ def trial_row(trial_id: str, config: dict, epochs: pd.DataFrame, error: Any, max
     """One trial's row; its status says why it ended (`cut`: the search was interrupted before it did)."""
     n = len(epochs)
     last = epochs.iloc[-1] if n else None
-    if cut:
+    if cut or (not n and error is None):  # (no epoch: --timeout ended the search before this trial ran)
         status = INTERRUPTED
     elif error is not None:
         status = ERROR

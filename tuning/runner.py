@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import logging
 import re
-import signal
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +11,7 @@ from common.errors import FieldError, InputError
 from data.splits import Splits
 from model.config import TrainConfig
 from tuning import ledger
+from tuning.budget import MIN_RUNG_STEPS
 from tuning.checkpoints import CHECKPOINT_AFTER_S
 from tuning.ledger import Carry
 from tuning.pruning import checkpoint_pruner
@@ -40,6 +39,9 @@ class SearchConfig:
     """Epochs every trial gets before ASHA may stop it."""
     reduction_factor: float = 3
     """ASHA keeps the top 1/reduction_factor of trials at each rung."""
+    min_rung_steps: int = MIN_RUNG_STEPS
+    """Optimiser steps (at the space's largest batch) before any rung judges a trial: on small data sets
+    the first rung moves later than --grace-period (0: rungs at --grace-period, whatever the data)."""
     cpus_per_trial: float = 1
     """CPUs per trial; torch threads follow it."""
     gpus_per_trial: float = 0
@@ -65,6 +67,12 @@ class SearchConfig:
     """Retrain the best configuration on all training images and test it (--no-retrain skips)."""
     retrain_seeds: int = 1
     """Seeds of the retrain; the report gives mean and std over them."""
+    ensemble: int = 0
+    """Also save a committee of K nets averaging their probabilities (committee.pt, for model.predict and
+    model.export): the best configuration's first K retrain seeds, or the K best configurations
+    (--ensemble-of). test_report.json gives the single nets' and the committee's accuracy. 0: none."""
+    ensemble_of: Literal["seeds", "configs"] = "seeds"
+    """What the committee's nets differ in: the retrain seed, or the configuration (the K best trials)."""
     deterministic: bool = False
     """Same seed and data, same trials, stops, best configuration and retrain, on an idle machine or a
     busy one: asha becomes sync, Optuna suggests in batches, precision auto becomes fp32."""
@@ -80,11 +88,13 @@ class SearchConfig:
         rules = [
             ("epochs", self.epochs is None or self.epochs >= 1, "must be >= 1"),
             ("grace_period", self.grace_period >= 1, "must be >= 1"),
+            ("min_rung_steps", self.min_rung_steps >= 0, "must be >= 0"),
             ("reduction_factor", self.reduction_factor > 1, "must be > 1"),
             ("cpus_per_trial", self.cpus_per_trial > 0, "must be > 0"),
             ("gpus_per_trial", self.gpus_per_trial >= 0, "must be >= 0"),
             ("max_concurrent", self.max_concurrent >= 0, "must be >= 0"),
             ("retrain_seeds", self.retrain_seeds >= 1, "must be >= 1"),
+            ("ensemble", self.ensemble == 0 or self.ensemble >= 2, "must be 0 (none) or >= 2 nets"),
             ("max_failures", self.max_failures >= 0, "must be >= 0"),
             ("checkpoint_s", self.checkpoint_s >= 0, "must be >= 0"),
         ]
@@ -126,46 +136,6 @@ class Search:
     """Trials of the whole search where several Ray experiments run it (Optuna's --chunk-trials); 0: num_samples."""
     protected: frozenset[int] = frozenset()
     """Trials (by creation index) the sync scheduler never stops: Optuna's warm start, trial 0."""
-
-
-def check_address(address: str, timeout: float = 5.0) -> None:
-    """Fail fast on an unreachable HOST:PORT instead of waiting on Ray's long retries."""
-    if address in ("auto", "local") or address.startswith("ray://"):
-        return
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
-            pass
-    except (OSError, ValueError) as e:
-        raise InputError(f"--address {address}: cannot reach a Ray head there ({e})") from None
-
-
-def init_ray(cfg: SearchConfig) -> None:
-    """Join the cluster at --address, or start a local Ray on this machine's CPUs/GPUs."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=cfg.ray_output,
-                              logging_level=logging.INFO if cfg.ray_output else logging.ERROR)
-    if cfg.address:  # run_search has checked that it is reachable
-        try:
-            ray.init(address=cfg.address, **kw)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise InputError(f"--address {cfg.address}: cannot join the Ray cluster ({str(e).splitlines()[0]})") from None
-    else:
-        # Ray's processes inherit this thread's signal mask: with SIGTERM blocked while they start, a
-        # SIGTERM sent to the whole process group (kill -TERM -PGID, a batch system) reaches only
-        # this driver, which stops the search cleanly instead of losing its Ray under it.
-        # (Ray blocks SIGINT in them itself.) Ray's shutdown still ends them (SIGKILL after 1 s).
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        try:
-            ray.init(**kw)
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    gpus = ray.cluster_resources().get("GPU", 0)
-    if cfg.gpus_per_trial > 0 and gpus == 0:
-        raise InputError(f"--gpus-per-trial {cfg.gpus_per_trial}: no GPU in this Ray cluster")
 
 
 def scheduler_name(cfg: SearchConfig) -> str:

@@ -101,6 +101,10 @@ def summary_text(tables: Tables, top: int = 5) -> str:
     if test:
         loss = (t.test_report.get("test_loss") or {}).get("mean")
         lines.append(f"test accuracy: {test}" + (f", loss {loss:.4f}" if loss is not None else ""))
+        c = t.test_report.get("committee") or {}
+        if c.get("test_accuracy") is not None:
+            lines.append(f"committee of {c.get('members')} ({c.get('of')}): {100 * c['test_accuracy']:.2f} % test "
+                         "(committee.pt)")
     else:
         lines.append("test accuracy: not measured (no test_report.json)")
     secs, nodes = trials["time_s"].dropna(), node_count(t)

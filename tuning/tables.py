@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- statuses of a trial
 COMPLETED = "completed"  # ran every epoch
-STOPPED_EARLY = "stopped_early"  # stopped by the scheduler (ASHA) at a rung
+STOPPED_EARLY = "stopped_early"  # stopped before its last epoch: by the scheduler at a rung, or by --timeout
 DIVERGED = "diverged"  # a non-finite loss ended it
-INTERRUPTED = "interrupted"  # the search's interrupt cut it off: neither failed nor finished, never ranked
+INTERRUPTED = "interrupted"  # cut off by an interrupt, or by --timeout before its first epoch: never ranked
 ERROR = "error"  # its worker raised (after --max-failures retries)
 STATUSES = (COMPLETED, STOPPED_EARLY, DIVERGED, INTERRUPTED, ERROR)
 FAILED = (DIVERGED, ERROR)
