@@ -13,12 +13,13 @@ from common.provenance import git_commit, versions
 
 @pytest.fixture(scope="module")
 def finished(ray_session, tmp_path_factory):
-    """A 2x2 grid (lr x batch size) for 2 epochs on 1,500 images, retrained with 2 seeds and tested."""
+    """A 2x2 grid (lr x batch size) for 2 epochs on 1,500 images, retrained with 2 seeds (a committee of
+    both) and tested."""
     tmp = tmp_path_factory.mktemp("grid")
     space = write_space(tmp / "space.yaml", {"lr": {"values": [0.03, 0.1]}, "batch_size": {"values": [32, 128]}},
                         epochs=2)
     code = grid_main(["--space", str(space), "--subset", "1500", "--results-dir", str(tmp), "--name", "g",
-                      "--scheduler", "fifo", "--retrain-seeds", "2"])
+                      "--scheduler", "fifo", "--retrain-seeds", "2", "--ensemble", "2"])
     assert code == 0
     return tmp / "g"
 
@@ -82,6 +83,36 @@ def test_the_search_folder_is_a_model(finished, mnist_arrays, tmp_path):
     r = call_cli("model.predict", str(finished), str(tmp_path / "rows.csv"), "--json")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 5
+
+
+def test_the_committee_is_a_model_too(finished, mnist_arrays, tmp_path):
+    # Rule: --ensemble 2 (of seeds) saves committee.pt with both retrained nets; test_report.json gives
+    # its accuracy beside the single nets'; model.predict takes it.
+    from data.csv import write_csv
+    from model.card import load
+    from model.committee import Committee
+
+    rep = json.loads((finished / "test_report.json").read_text())
+    assert (rep["committee"]["members"], rep["committee"]["of"]) == (2, "seeds")
+    assert 0.5 < rep["committee"]["test_accuracy"] <= 1
+    loaded = load(finished / "committee.pt")
+    assert isinstance(loaded.model, Committee) and len(loaded.model.members) == 2
+    write_csv(tmp_path / "rows.csv", mnist_arrays[2][:5], mnist_arrays[3][:5])
+    r = call_cli("model.predict", str(finished / "committee.pt"), str(tmp_path / "rows.csv"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 5
+
+
+def test_small_data_moves_the_first_rung(ray_session, tmp_path):
+    # Rule: on 600 images (15 steps an epoch at batch 32) no rung judges a trial before 150 steps:
+    # with 4 epochs there is no rung at all, so ASHA stops nothing, and the search says so.
+    space = write_space(tmp_path / "s.yaml", {"lr": {"values": [0.1, 0.03, 0.01, 0.003]}}, epochs=4, batch_size=32)
+    r = call_cli("tuning.grid", "--space", str(space), "--subset", "600", "--results-dir", str(tmp_path),
+                 "--name", "r", "--grace-period", "1", "--reduction-factor", "2", "--no-retrain")
+    assert r.returncode == 0, r.stderr
+    assert "480 training images make 15 steps per epoch at batch 32: rungs none" in r.stdout
+    t = pd.read_csv(tmp_path / "r" / "trials.csv")
+    assert (t["status"] == "completed").all() and (t["epochs_run"] == 4).all()
 
 
 def test_plots_and_tensorboard_logs_written(finished):

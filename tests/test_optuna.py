@@ -8,7 +8,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from tests.conftest import write_space
+from tests.conftest import call_cli, write_space
 from tuning.optuna import main as optuna_main
 from tuning.study import RAY_ID, load_study
 
@@ -225,3 +225,33 @@ def test_sync_trials_are_asked_as_slots_free_up(ray_session, tmp_path):
     first_end = min(t.datetime_complete for t in trials if t.datetime_complete is not None)
     asked_after = sum(t.datetime_start > first_end for t in trials)
     assert len(trials) == 16 and asked_after >= 6
+
+
+def test_the_warm_start_is_protected_from_the_rungs(ray_session, tmp_path):
+    # Rule: the search hands sync halving trial 0 as protected (kept at every rung, tests/test_halving.py)
+    # exactly when trial 0 is the warm start.
+    from tuning.optuna import OptunaConfig, optuna_search
+    from tuning.space import load_space
+
+    space = load_space("optuna")
+    for warm, protected in ((True, frozenset({0})), (False, frozenset())):
+        out = tmp_path / f"w{warm}"
+        out.mkdir()
+        search = optuna_search(OptunaConfig(trials=4, warm_start=warm), space, space.base_config(), out)
+        assert search.protected == protected
+
+
+def test_timeout_with_sync_halving_keeps_what_finished(ray_session, tmp_path):
+    # Rule: --timeout ends a sync-halving search at the deadline: exit 0, trials cut mid-way are
+    # stopped_early with their epochs kept, none is stopped_early without an epoch, the best so far is
+    # retrained, and fewer trials than asked have run.
+    space = write_space(tmp_path / "s.yaml", {"lr": {"distribution": "loguniform", "low": 0.01, "high": 0.3}},
+                        epochs=300, batch_size=64)  # trials of several seconds, longer than the wait for a worker
+    r = call_cli("tuning.optuna", "--space", str(space), "--trials", "30", "--timeout", "40", "--subset", "1500",
+                 "--min-rung-steps", "0", "--results-dir", str(tmp_path), "--name", "t")
+    assert r.returncode == 0, r.stdout + r.stderr
+    t = pd.read_csv(tmp_path / "t" / "trials.csv")
+    assert len(t) < 30 and t["epochs_run"].sum() > 0
+    assert not ((t["status"] == "stopped_early") & (t["epochs_run"] == 0)).any()
+    assert (t.loc[t["epochs_run"] == 0, "status"] == "interrupted").all()
+    assert json.loads((tmp_path / "t" / "test_report.json").read_text())["test_accuracy"]["mean"] > 0.5

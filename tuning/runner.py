@@ -69,8 +69,9 @@ class SearchConfig:
     """Seeds of the retrain; the report gives mean and std over them."""
     ensemble: int = 0
     """Also save a committee of K nets averaging their probabilities (committee.pt, for model.predict and
-    model.export): the best configuration's first K retrain seeds, or the K best configurations
-    (--ensemble-of). test_report.json gives the single nets' and the committee's accuracy. 0: none."""
+    model.export): the best configuration's first K retrain seeds (K seeds are retrained at least), or
+    the K best configurations (--ensemble-of). test_report.json gives the single nets' and the
+    committee's accuracy. 0: none."""
     ensemble_of: Literal["seeds", "configs"] = "seeds"
     """What the committee's nets differ in: the retrain seed, or the configuration (the K best trials)."""
     deterministic: bool = False
