@@ -116,7 +116,7 @@ def test_space_extends_a_base_and_fixing_a_name_stops_searching_it(tmp_path):
     assert augment <= set(base.params) and not augment & set(plain.params)
     assert plain.fixed == {**base.fixed, "augment_shift": 0, "elastic_alpha": 0.0, "distort_rotate": 0.0,
                            "distort_scale": 0.0}
-    assert set(plain.params) == set(base.params) - augment and (base.stretch, plain.stretch) == (2.0, 1.0)
+    assert set(plain.params) == set(base.params) - augment and (base.stretch, plain.stretch) == (1.5, 1.0)
     assert plain.params["batch_size"].choices == [64, 128, 256] != base.params["batch_size"].choices
     assert plain.params["lr"] == base.params["lr"] and plain.base_config().augment_shift == 0
     (tmp_path / "mine.yaml").write_text("extends: optuna\nfixed: {hidden_sizes: [300, 100]}\n")
