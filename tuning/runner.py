@@ -108,6 +108,8 @@ class SearchConfig:
             if not torch.cuda.is_available():
                 raise InputError(f"--gpus-per-trial {self.gpus_per_trial}: no GPU on this machine "
                                  "(use --address to reach a cluster with GPUs)")
+        if self.ensemble and not self.retrain:
+            raise InputError(f"--ensemble {self.ensemble}: the committee is made by the retrain; drop --no-retrain")
         if self.resume and self.overwrite:
             raise InputError("--resume and --overwrite contradict each other: pick one")
         return self
