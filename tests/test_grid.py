@@ -103,6 +103,22 @@ def test_the_committee_is_a_model_too(finished, mnist_arrays, tmp_path):
     assert len(r.stdout.splitlines()) == 5
 
 
+def test_a_committee_of_configurations_takes_what_the_search_has(ray_session, tmp_path):
+    # Rule: --ensemble 3 --ensemble-of configs on a 2-trial search retrains both configurations, says
+    # the committee has 2 nets, and committee.pt holds those two networks.
+    from model.card import load
+
+    space = write_space(tmp_path / "s.yaml", {"hidden_sizes": {"values": [[16], [24]]}}, epochs=1, batch_size=64)
+    r = call_cli("tuning.grid", "--space", str(space), "--subset", "600", "--results-dir", str(tmp_path),
+                 "--name", "c", "--scheduler", "fifo", "--ensemble", "3", "--ensemble-of", "configs")
+    assert r.returncode == 0, r.stderr
+    assert "--ensemble 3: the search has 2 usable trial(s); the committee has 2 net(s)" in r.stdout
+    rep = json.loads((tmp_path / "c" / "test_report.json").read_text())
+    assert (rep["committee"]["members"], rep["committee"]["of"]) == (2, "configs")
+    widths = sorted(m.cfg.hidden_sizes[0] for m in load(tmp_path / "c" / "committee.pt").model.members)
+    assert widths == [16, 24]
+
+
 def test_small_data_moves_the_first_rung(ray_session, tmp_path):
     # Rule: on 600 images (15 steps an epoch at batch 32) no rung judges a trial before 150 steps:
     # with 4 epochs there is no rung at all, so ASHA stops nothing, and the search says so.

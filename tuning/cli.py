@@ -226,6 +226,9 @@ def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, space
     trial_epochs = best_cfg.epochs
     best_cfg = space.retrain_config(best_cfg)
     others = [space.retrain_config(c) for c in others or []] if cfg.ensemble_of == "configs" else []
+    if cfg.ensemble_of == "configs" and cfg.ensemble > 1 and len(others) < cfg.ensemble - 1:
+        print(f"--ensemble {cfg.ensemble}: the search has {len(others) + 1} usable trial(s); the committee has "
+              f"{len(others) + 1} net(s)")
     n_seeds = max(cfg.retrain_seeds, cfg.ensemble if cfg.ensemble_of == "seeds" else 1)
     seeds = [cfg.seed + k for k in range(n_seeds)]
     bar = tqdm(total=len(seeds) * best_cfg.epochs + sum(c.epochs for c in others), desc="retrain best", unit="epoch")
