@@ -1,7 +1,7 @@
 """`python -m benchmarks.scale`: what the search driver costs per trial and per result, at scale.
 
 Every trial is fake: it sleeps `--epoch-s` per epoch and reports the metrics the real trainable
-reports, with a 4 KB checkpoint wherever the real one checkpoints (tuning.checkpoints.checkpoint_due).
+reports, with a 4 KB checkpoint wherever the real one checkpoints (tuning.resume.checkpoints.checkpoint_due).
 Its workers do not import torch (about 480 MB each), so K = 64 fits in 24 GB.
 Everything else is the project's own search code, run through `tuning.grid` / `tuning.optuna`
 main(): the Tuner, ASHA, the Optuna searcher and study.db, the trial record, checkpoint pruning,
@@ -27,8 +27,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from tuning.checkpoints import CHECKPOINT_AFTER_S
-from tuning.ray_env import AUTO_LOGGERS
+from tuning.resume.checkpoints import CHECKPOINT_AFTER_S
+from tuning.driver.ray_env import AUTO_LOGGERS
 
 EPOCH_S = 0.2  # seconds a fake epoch sleeps (set from --epoch-s before Ray pickles the trainable)
 BLOB = 4096  # bytes of model state in a fake checkpoint
@@ -43,7 +43,7 @@ class Epochs:
 
 
 def light(make: Callable) -> Callable:
-    """tuning.runner.make_trainable, passing the fake trial no splits and only the epoch count."""
+    """tuning.driver.runner.make_trainable, passing the fake trial no splits and only the epoch count."""
     def make_light(cfg: Any, splits: Any, base: Any, search: Any, experiment: Path, carry: Any = None) -> Any:
         return make(cfg, None, Epochs(base.epochs), search, experiment, carry)
     return make_light
@@ -56,7 +56,7 @@ def fake_trial(config: dict[str, Any], splits: Any = None, base: Any = None, mea
     whose height depends on the configuration (so ASHA and TPE have something to rank)."""
     from ray import tune
 
-    from tuning.checkpoints import checkpoint_due, read_history, write_history
+    from tuning.resume.checkpoints import checkpoint_due, read_history, write_history
 
     lr, batch = float(config.get("lr", 0.1)), int(config.get("batch_size", 64))
     height = math.exp(-(math.log10(lr) + 1.3) ** 2) * (1 - 0.05 * math.log2(batch / 16))
@@ -148,9 +148,9 @@ def main() -> None:
                    default=parse_runs("grid:100:8,grid:1000:8,grid:3000:8,optuna:100:8,optuna:1000:8,optuna:3000:8"),
                    help="comma-separated search:N:K (K = slots; one Ray per K, started in this process); "
                         "search:N:K:json also lets Ray add its JSON logger, as before 17c80bd, "
-                        "search:N:K:slow-tpe keeps Optuna's own log Φ in TPE (tuning.bounded_tpe.vectorised_log_ndtr "
+                        "search:N:K:slow-tpe keeps Optuna's own log Φ in TPE (tuning.search.sampler.vectorised_log_ndtr "
                         "off), search:N:K:all-running shows TPE every running trial past its threshold "
-                        "(tuning.bounded_tpe.RUNNING off): A/Bs in one process")
+                        "(tuning.search.sampler.RUNNING off): A/Bs in one process")
     p.add_argument("--epoch-s", type=float, default=EPOCH_S, help="seconds a fake epoch sleeps")
     p.add_argument("--grid-epochs", type=int, default=9, help="max epochs of a grid trial (ASHA rungs 1, 3)")
     p.add_argument("--optuna-epochs", type=int, default=20, help="max epochs of an Optuna trial (rungs 3, 12)")
@@ -161,29 +161,29 @@ def main() -> None:
     import ray
     from optuna.samplers._tpe import _truncnorm
 
-    import tuning.bounded_tpe
-    import tuning.runner
-    import tuning.study
-    import tuning.trainable
+    import tuning.search.sampler
+    import tuning.driver.runner
+    import tuning.search.study
+    import tuning.driver.trainable
 
-    tuning.trainable.train_trial = fake_trial  # tuning.runner.make_trainable imports it by name at each search
-    tuning.runner.make_trainable = light(tuning.runner.make_trainable)
+    tuning.driver.trainable.train_trial = fake_trial  # tuning.driver.runner.make_trainable imports it by name at each search
+    tuning.driver.runner.make_trainable = light(tuning.driver.runner.make_trainable)
     os.environ["TQDM_DISABLE"] = "1"
     rows: list[dict] = []
     runs = args.runs
-    no_json_logger = tuning.runner.no_json_logger
-    vectorised_log_ndtr = tuning.bounded_tpe.vectorised_log_ndtr
+    no_json_logger = tuning.driver.runner.no_json_logger
+    vectorised_log_ndtr = tuning.search.sampler.vectorised_log_ndtr
     with tempfile.TemporaryDirectory() as tmp:
         for run, (kind, n, k, ray_json, slow_tpe, all_running) in enumerate(runs):
             # the A/B: without no_json_logger's setting, Ray adds its JSON logger beside the CSV one
-            tuning.runner.no_json_logger = (lambda: os.environ.pop(AUTO_LOGGERS, None)) if ray_json else no_json_logger
+            tuning.driver.runner.no_json_logger = (lambda: os.environ.pop(AUTO_LOGGERS, None)) if ray_json else no_json_logger
             # the other: TPE with Optuna's own log Φ (one element at a time in Python), as before this stop's change
-            optunas = tuning.bounded_tpe.OPTUNAS_LOG_NDTR
-            tuning.bounded_tpe.vectorised_log_ndtr = (
+            optunas = tuning.search.sampler.OPTUNAS_LOG_NDTR
+            tuning.search.sampler.vectorised_log_ndtr = (
                 (lambda: setattr(_truncnorm, "_log_ndtr", optunas)) if slow_tpe else vectorised_log_ndtr)
             # and: TPE shown every running trial past its threshold (the constant liar unbounded), as before
-            tuning.study.BoundedTPESampler = (functools.partial(tuning.bounded_tpe.BoundedTPESampler, running=None)
-                                              if all_running else tuning.bounded_tpe.BoundedTPESampler)
+            tuning.search.study.BoundedTPESampler = (functools.partial(tuning.search.sampler.BoundedTPESampler, running=None)
+                                              if all_running else tuning.search.sampler.BoundedTPESampler)
             if not ray.is_initialized() or ray.cluster_resources().get("CPU") != k:
                 ray.shutdown()
                 ray.init(num_cpus=k, include_dashboard=False, logging_level="ERROR", log_to_driver=False)

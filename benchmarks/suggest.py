@@ -3,11 +3,11 @@
 From a search's study (`results/<name>/study.log`), for each n in --at: an in-memory study gets the
 first n finished trials, --running trials are asked and left running (the constant liar counts
 them, as in a search with that many slots busy), and --repeats more asks are timed. Each ask goes
-through the search's own sampler (tuning.study.make_sampler: multivariate, grouped TPE, bounded
-past tuning.bounded_tpe.THRESHOLD finished trials) and its define-by-run space, as in
+through the search's own sampler (tuning.search.study.make_sampler: multivariate, grouped TPE, bounded
+past tuning.search.sampler.THRESHOLD finished trials) and its define-by-run space, as in
 `tuning.optuna`. The driver pays one such ask per trial, inside Ray Tune's loop. `--ab` also
 times each count with Optuna's own log Φ (one element at a time in Python) instead of SciPy's
-(tuning.bounded_tpe.vectorised_log_ndtr), in the same process. Run it on a quiet machine; write `lscpu`'s model beside it.
+(tuning.search.sampler.vectorised_log_ndtr), in the same process. Run it on a quiet machine; write `lscpu`'s model beside it.
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ import optuna
 from optuna.samplers._tpe import _truncnorm
 from optuna.trial import FrozenTrial, TrialState
 
-from tuning.bounded_tpe import OPTUNAS_LOG_NDTR
-from tuning.space import DefineByRun, load_space
-from tuning.study import journal_storage, make_sampler
+from tuning.search.sampler import OPTUNAS_LOG_NDTR
+from tuning.search.space import DefineByRun, load_space
+from tuning.search.study import journal_storage, make_sampler
 
 
 def finished_trials(path: Path) -> list[FrozenTrial]:

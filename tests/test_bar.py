@@ -1,5 +1,5 @@
 """The progress bar: counts every result, draws at most every `every_s`, and shows the last state on close."""
-from tuning.bar import TrialBar
+from tuning.driver.bar import TrialBar
 
 
 def result(epoch: int) -> dict:

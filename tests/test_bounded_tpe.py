@@ -1,4 +1,4 @@
-"""tuning/bounded_tpe.py: which trials TPE is shown past the threshold, that below it nothing changes, and
+"""tuning/search/sampler.py: which trials TPE is shown past the threshold, that below it nothing changes, and
 the vectorised log Φ."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import optuna
 import pytest
 import scipy.special
 
-from tuning.bounded_tpe import BoundedTPESampler, bounded
+from tuning.search.sampler import BoundedTPESampler, bounded
 
 State = optuna.trial.TrialState
 

@@ -1,4 +1,4 @@
-"""tuning/checkpoints.py: when a report carries a checkpoint; a trial's own checkpoint folders decide
+"""tuning/resume/checkpoints.py: when a report carries a checkpoint; a trial's own checkpoint folders decide
 where it resumes and which epochs it ran."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tuning.checkpoints import (CHECKPOINT_AFTER_S, HISTORY_FILE, STATE_FILE, checkpoint_due, epoch_of, histories,
+from tuning.resume.checkpoints import (CHECKPOINT_AFTER_S, HISTORY_FILE, STATE_FILE, checkpoint_due, epoch_of, histories,
                                 load_state, newest_history, newest_state, read_history, write)
 
 RUNGS = frozenset({3, 12, 48})

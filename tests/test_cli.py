@@ -1,9 +1,9 @@
-"""tuning/cli.py's pure pieces: when a search counted in trials runs another Ray experiment."""
+"""tuning/driver/cli.py's pure pieces: when a search counted in trials runs another Ray experiment."""
 from __future__ import annotations
 
 import pytest
 
-from tuning.cli import next_chunk
+from tuning.driver.cli import next_chunk
 from tuning.optuna import OptunaConfig
 
 

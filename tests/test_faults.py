@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, run_cli, write_space
-from tuning.checkpoints import newest_history
-from tuning.ledger import ENDED, LEDGER
+from tuning.resume.checkpoints import newest_history
+from tuning.resume.ledger import ENDED, LEDGER
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def test_grid_resumes_after_driver_sigkill(tmp_path):
 def test_optuna_resumes_after_driver_sigkill(tmp_path):
     # Rule: after the driver is killed, --resume continues the same study to N trials in trials.csv,
     # none repeated, finished ones not rerun, and the study agrees with the table.
-    from tuning.study import RAY_ID, load_study
+    from tuning.search.study import RAY_ID, load_study
 
     space = write_space(tmp_path / "s.yaml", {"lr": {"distribution": "loguniform", "low": 0.01, "high": 0.2},
                                               "batch_size": {"distribution": "categorical", "choices": [32, 64]}},

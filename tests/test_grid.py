@@ -202,7 +202,7 @@ def test_default_grid_points_cover_the_seed_study():
     # rest ever farther from it (ties in a seeded order), and its hidden_sizes (sent to Ray as
     # "512-256") train the listed widths.
     from tuning.grid import distance_to_notebook_best, grid_points
-    from tuning.space import apply_params, load_space
+    from tuning.search.space import apply_params, load_space
 
     space = load_space("grid")
     points = grid_points(space, seed=0)

@@ -1,11 +1,11 @@
-"""tuning/halving.py: synchronous successive halving, decided by results alone."""
+"""tuning/search/halving.py: synchronous successive halving, decided by results alone."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from tuning.halving import SyncHalving, promoted, rung_epochs
+from tuning.search.halving import SyncHalving, promoted, rung_epochs
 
 
 @pytest.mark.parametrize("max_t, grace, eta, rungs", [
@@ -127,6 +127,6 @@ def test_a_protected_trial_goes_on_from_every_rung():
     (40, 1_000, 256, 40),  # a grace period already long enough stays
 ])
 def test_first_rung_waits_for_enough_steps(grace, images, batch, first):
-    from tuning.budget import first_rung
+    from tuning.search.budget import first_rung
 
     assert first_rung(grace, images, batch) == first

@@ -128,7 +128,7 @@ def test_sigint_marks_the_search_interrupted_and_resume_finishes_it(tmp_path):
 def test_sigterm_to_the_group_stops_optuna_cleanly_and_resumes(tmp_path):
     # Rule: SIGTERM to the process group (kill -TERM -PGID) ends like Ctrl-C: exit 143, one line,
     # Ray's processes survive long enough to save; --resume completes the same study.
-    from tuning.study import load_study
+    from tuning.search.study import load_study
 
     args = small_search(tmp_path, "tuning.optuna", "o", "--trials", "4")
     out = tmp_path / "r" / "o"

@@ -1,7 +1,7 @@
-"""tuning/ledger.py: the append-only record of trials that started and ended, and what --resume reads of it."""
+"""tuning/resume/ledger.py: the append-only record of trials that started and ended, and what --resume reads of it."""
 from __future__ import annotations
 
-from tuning.ledger import ENDED, LEDGER, STARTED, Carry, append, config_key, read
+from tuning.resume.ledger import ENDED, LEDGER, STARTED, Carry, append, config_key, read
 
 
 def test_config_key_ignores_key_order():

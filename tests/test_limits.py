@@ -8,8 +8,8 @@ import pytest
 from model.memory import DataShape, n_params, trial_bytes
 from model.mlp import MLP, MLPConfig, count_params
 from tests.conftest import call_cli, write_space
-from tuning.limits import check_limits
-from tuning.space import SpaceError, load_space, parse_space
+from tuning.search.limits import check_limits
+from tuning.search.space import SpaceError, load_space, parse_space
 
 GB16 = 16 * 10**9
 TAIL = "per trial (parameters, gradients, optimiser state and activations at batch"

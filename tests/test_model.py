@@ -147,7 +147,7 @@ def test_bad_hyperparameter_names_the_flag(field, value):
 
 def test_latency_is_measured_per_batch_of_1000():
     # Rule: the latency objective is a positive time in ms, larger for a wider network.
-    from tuning.trainable import latency_ms
+    from tuning.driver.trainable import latency_ms
 
     torch.set_num_threads(1)
     small = latency_ms(MLP(MLPConfig(hidden_sizes=[16])), torch.device("cpu"))

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import call_cli, write_space
 from tuning.optuna import main as optuna_main
-from tuning.study import RAY_ID, load_study
+from tuning.search.study import RAY_ID, load_study
 
 STATE_OF_STATUS = {"completed": "COMPLETE", "stopped_early": "PRUNED", "diverged": "FAIL", "error": "FAIL"}
 SMALL = ["--subset", "1500", "--no-retrain", "--min-rung-steps", "0"]  # rungs as asked, on 1,500 images
@@ -67,7 +67,7 @@ def test_warm_start_is_a_whole_sensible_point():
     # it (batch 16 only where it is a choice), the rest from the space's base config, clipped into the
     # space (weight decay 0 -> the range's low end; no distortions); depth and widths from base.hidden_sizes.
     from tuning.optuna import _warm_start
-    from tuning.space import load_space
+    from tuning.search.space import load_space
 
     rest = {"dropout": 0.2, "weight_decay": 1e-06, "momentum": 0.9, "optimizer": "sgd", "schedule": "cosine"}
     assert _warm_start(load_space("optuna")) == {"lr": 0.1, "batch_size": 128, **rest, "augment_shift": 0,
@@ -82,7 +82,7 @@ def test_warm_start_never_pairs_lr_0_1_with_adamw(tmp_path):
     # Rule: where SGD is not a choice, trial 0 is AdamW at torch's default rate, never lr 0.1; an int
     # range with a step takes the nearest step (512 -> 288, the top of 64..300 by 16; 256 stays).
     from tuning.optuna import _warm_start
-    from tuning.space import parse_space
+    from tuning.search.space import parse_space
 
     space = parse_space({"params": {"optimizer": {"distribution": "categorical", "choices": ["adamw"]},
                                     "lr": {"distribution": "loguniform", "low": 1e-4, "high": 0.3},
@@ -231,7 +231,7 @@ def test_the_warm_start_is_protected_from_the_rungs(ray_session, tmp_path):
     # Rule: the search hands sync halving trial 0 as protected (kept at every rung, tests/test_halving.py)
     # exactly when trial 0 is the warm start.
     from tuning.optuna import OptunaConfig, optuna_search
-    from tuning.space import load_space
+    from tuning.search.space import load_space
 
     space = load_space("optuna")
     for warm, protected in ((True, frozenset({0})), (False, frozenset())):

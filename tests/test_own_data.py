@@ -275,7 +275,7 @@ def test_search_reports_classes_and_shape(searched, kind):
 def test_optuna_runs_on_own_data(searched):
     import pandas as pd
 
-    from tuning.tables import COMPLETED
+    from tuning.results.tables import COMPLETED
 
     trials = pd.read_csv(searched[("optuna", "csv")] / "trials.csv")
     assert trials["status"].tolist() == [COMPLETED, COMPLETED]

@@ -14,7 +14,7 @@ from common.plotting import plt
 from data.plots import class_distribution, sample_grid
 from model.mlp import MLP, MLPConfig
 from model.plots import CELL_NUMBERS_MAX, CONFUSION_MAX_SIZE, confusion
-from tuning.plots import confusion_from_report, predictions_grid
+from tuning.results.plots import confusion_from_report, predictions_grid
 
 LETTERS = list(string.ascii_uppercase)  # 26 names
 

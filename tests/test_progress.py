@@ -1,7 +1,7 @@
-"""tuning/progress.py: a search's progress moves with every epoch and estimates the time left."""
+"""tuning/driver/progress.py: a search's progress moves with every epoch and estimates the time left."""
 from __future__ import annotations
 
-from tuning.progress import Progress, duration
+from tuning.driver.progress import Progress, duration
 
 
 def result(acc: float, seconds: float = 2.0, diverged: bool = False) -> dict:

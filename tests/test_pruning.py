@@ -1,10 +1,10 @@
-"""tuning/pruning.py: which checkpoint files a trial keeps."""
+"""tuning/resume/pruning.py: which checkpoint files a trial keeps."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from tuning.checkpoints import HISTORY_FILE, STATE_FILE, write
-from tuning.pruning import prune
+from tuning.resume.checkpoints import HISTORY_FILE, STATE_FILE, write
+from tuning.resume.pruning import prune
 
 
 def trial_with_checkpoints(tmp_path: Path, epochs: list[int]) -> Path:

@@ -88,7 +88,7 @@ def interrupted_optuna(folder: Path) -> Path:
     --resume would put the backup in place, but only once nothing can refuse it any more."""
     import optuna
 
-    from tuning.study import JOURNAL, journal_storage
+    from tuning.search.study import JOURNAL, journal_storage
 
     ours(folder, "optuna")
     optuna.create_study(study_name=folder.name, storage=journal_storage(folder / JOURNAL))

@@ -16,10 +16,10 @@ import torch
 from common.errors import InputError
 from model.mlp import MLP, MLPConfig
 from tests.conftest import call_cli
-from tuning import plots
-from tuning.report import redraw
-from tuning.summary import compare_text, summary_text
-from tuning.tables import METRIC_COLUMNS, hyperparameters, load_tables
+from tuning.results import plots
+from tuning.results.figures import redraw
+from tuning.results.summary import compare_text, summary_text
+from tuning.results.tables import METRIC_COLUMNS, hyperparameters, load_tables
 
 LRS, BATCHES = (0.01, 0.05, 0.2, 1.0), (64, 256)
 CORE_PNGS = ("val_acc_vs_lr.png", "val_acc_vs_batch.png", "heatmap_lr_batch.png", "learning_curves.png")

@@ -12,8 +12,8 @@ import pytest
 
 from common.errors import InputError
 from tests.conftest import call_cli
-from tuning.summary import summary_text
-from tuning.tables import METRIC_COLUMNS, load_tables, ranked
+from tuning.results.summary import summary_text
+from tuning.results.tables import METRIC_COLUMNS, load_tables, ranked
 
 TRIAL_COLUMNS = [*METRIC_COLUMNS, "lr", "batch_size"]  # 13 fields
 EPOCH_COLUMNS = ["trial_id", "epoch", "val_accuracy", "val_loss"]
@@ -53,7 +53,7 @@ def test_cli_drops_a_cut_trial_row_with_one_warning(tmp_path):
     r = call_cli("tuning.report", str(folder), "--no-plots")
     assert r.returncode == 0, r.stderr
     assert r.stderr.splitlines() == [
-        f"WARNING tuning.tableio: {folder / 'trials.csv'}: line 5 is cut short (3 of 13 fields); ignored"]
+        f"WARNING tuning.results.tableio: {folder / 'trials.csv'}: line 5 is cut short (3 of 13 fields); ignored"]
     assert r.stdout.splitlines()[0] == "search x: 3 trials: 3 completed"
 
 

@@ -1,5 +1,5 @@
-"""tuning/results.py reads typed epochs from damaged Ray files; tuning/progress_csv.py keeps progress.csv aligned after a resume;
-tuning/summary.py counts the nodes that ran trials (issue 28). No Ray is started."""
+"""tuning/results/reading.py reads typed epochs from damaged Ray files; tuning/results/progress_csv.py keeps progress.csv aligned after a resume;
+tuning/results/summary.py counts the nodes that ran trials (issue 28). No Ray is started."""
 from __future__ import annotations
 
 import logging
@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tuning.checkpoints import write
-from tuning.progress_csv import progress_logger
-from tuning.results import merge_epochs, tables, trial_time_s, typed
-from tuning.summary import node_count
-from tuning.tables import COMPLETED, Tables
+from tuning.resume.checkpoints import write
+from tuning.results.progress_csv import progress_logger
+from tuning.results.reading import merge_epochs, tables, trial_time_s, typed
+from tuning.results.summary import node_count
+from tuning.results.tables import COMPLETED, Tables
 
 
 def epoch(e: int, pid: int = 7, acc: float | None = None) -> dict:
@@ -89,7 +89,7 @@ def test_text_in_a_numeric_column_drops_the_row_with_one_warning(caplog):
     # one warning names the trial, the file and the column.
     df = pd.DataFrame({"epoch": ["1", "2", "3"], "val_accuracy": ["0.5", "0.6", "0.7"], "diverged": ["False"] * 3,
                        "time_total_s": ["1.5", "vm", "4.5"], "iterations_since_restore": [1, 2, 3]})
-    with caplog.at_level(logging.WARNING, logger="tuning.results"):
+    with caplog.at_level(logging.WARNING, logger="tuning.results.reading"):
         out = typed(df, "t1", "p.csv", cut_rows=True)
     assert out["epoch"].tolist() == [1, 3] and out["val_accuracy"].tolist() == [0.5, 0.7]
     assert out["time_total_s"].tolist() == [1.5, 4.5] and out["diverged"].tolist() == [False, False]
@@ -102,12 +102,12 @@ def test_a_row_cut_short_is_dropped_with_one_warning(caplog):
     text = "epoch,val_accuracy,diverged,time_total_s,iterations_since_restore\n1,0.5,False,1.5,1\n2,0.6,Fal\n"
     from io import StringIO
 
-    with caplog.at_level(logging.WARNING, logger="tuning.results"):
+    with caplog.at_level(logging.WARNING, logger="tuning.results.reading"):
         out = typed(pd.read_csv(StringIO(text)), "t1", "p.csv", cut_rows=True)
     assert out["epoch"].tolist() == [1]
     assert [r.getMessage() for r in caplog.records] == [
         "trial t1: 1 row(s) of p.csv left out: not True/False in diverged ('Fal')"]
-    with caplog.at_level(logging.WARNING, logger="tuning.results"):
+    with caplog.at_level(logging.WARNING, logger="tuning.results.reading"):
         caplog.clear()
         out = typed(pd.read_csv(StringIO(text.replace(",Fal\n", ",False,2.5\n"))), "t1", "p.csv", cut_rows=True)
     assert out["epoch"].tolist() == [1]
@@ -152,7 +152,7 @@ def test_tables_of_a_resumed_trial_from_rays_own_slid_file(tmp_path, caplog):
     progress = log_resumed(CSVLoggerCallback, tmp_path)
     (tmp_path / "checkpoint_000001").mkdir()
     write(tmp_path / "checkpoint_000001", {}, [epoch(1), epoch(2), epoch(3, pid=8)])
-    with caplog.at_level(logging.WARNING, logger="tuning.results"):
+    with caplog.at_level(logging.WARNING, logger="tuning.results.reading"):
         trials, eps = tables([result_for(tmp_path, progress)], max_epochs=3)
     assert [r.getMessage() for r in caplog.records] == [
         f"trial t1: 1 row(s) of {progress} left out: not a number in time_total_s ('vm')"]

@@ -1,4 +1,4 @@
-"""tuning/retrain.py: what a test report records about where it came from."""
+"""tuning/driver/retrain.py: what a test report records about where it came from."""
 from __future__ import annotations
 
 import platform
@@ -40,7 +40,7 @@ def test_a_committee_of_seeds_averages_the_seeds_nets():
 
     from data.source import DataConfig, load_splits
     from data.splits import normalise
-    from tuning.retrain import retrain_and_test
+    from tuning.driver.retrain import retrain_and_test
 
     data = DataConfig(subset=600)
     report, first, _card, members = retrain_and_test(_tiny(), data, [0, 1, 2], ensemble=2)
@@ -58,7 +58,7 @@ def test_a_committee_of_configs_trains_one_net_per_other_config():
     # Rule: with `others`, the committee is the best config's first-seed net plus one net of each other
     # configuration (first seed); the single-net figures stay the best config's seeds.
     from data.source import DataConfig
-    from tuning.retrain import retrain_and_test
+    from tuning.driver.retrain import retrain_and_test
 
     others = [_tiny(lr=0.1, hidden_sizes=[8]), _tiny(lr=0.01, hidden_sizes=[24])]
     report, _first, _card, members = retrain_and_test(_tiny(), DataConfig(subset=600), [0], ensemble=3, others=others)

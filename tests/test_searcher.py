@@ -1,4 +1,4 @@
-"""tuning/searcher.py: StudySearch's study states, fed recorded results (no Ray runtime, in-memory study)."""
+"""tuning/search/searcher.py: StudySearch's study states, fed recorded results (no Ray runtime, in-memory study)."""
 from __future__ import annotations
 
 import math
@@ -6,10 +6,10 @@ import math
 import optuna
 import pytest
 
-from tuning.ledger import ADOPTED_ID, BEST_BEFORE
-from tuning.searcher import StudySearch
-from tuning.space import DefineByRun, parse_space
-from tuning.study import RAY_ID, fail_orphans, make_sampler
+from tuning.resume.ledger import ADOPTED_ID, BEST_BEFORE
+from tuning.search.searcher import StudySearch
+from tuning.search.space import DefineByRun, parse_space
+from tuning.search.study import RAY_ID, fail_orphans, make_sampler
 
 State = optuna.trial.TrialState
 SPACE = parse_space({"params": {"lr": {"distribution": "loguniform", "low": 0.001, "high": 0.3}}}, "test.yaml")

@@ -1,11 +1,11 @@
-"""tuning/space.py: parsing a space, Optuna's define-by-run space and a trial's TrainConfig (no Ray)."""
+"""tuning/search/space.py: parsing a space, Optuna's define-by-run space and a trial's TrainConfig (no Ray)."""
 from __future__ import annotations
 
 import optuna
 import pytest
 
 from model.config import TrainConfig
-from tuning.space import DefineByRun, Param, SpaceError, apply_params, load_space, parse_space
+from tuning.search.space import DefineByRun, Param, SpaceError, apply_params, load_space, parse_space
 
 
 def ask(space_raw: dict, fixed_params: dict | None = None) -> dict:

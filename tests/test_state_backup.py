@@ -1,4 +1,4 @@
-"""tuning/state_backup.py and its use in preflight.check_experiment: resuming past a state cut mid-save."""
+"""tuning/resume/state_backup.py and its use in preflight.check_experiment: resuming past a state cut mid-save."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import pickle
 import pytest
 
 from common.errors import InputError
-from tuning.preflight import check_experiment
-from tuning.state_backup import back_up, backup_of
+from tuning.driver.preflight import check_experiment
+from tuning.resume.state_backup import back_up, backup_of
 
 STATE = {"trial_data": [["t1", "done"]], "runner_data": {"n": 1}}
 

@@ -1,4 +1,5 @@
-"""The module layout: no import circles, small modules, one definition of each results-schema name.
+"""The module layout: packages in layers that import only downward, no import circles, one
+definition of each results-schema name.
 
 Read from the source with `ast` (nothing is imported), so it runs in the fast tier.
 """
@@ -9,16 +10,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("common", "data", "model", "tuning", "benchmarks")
-MAX_LINES = 300
+LAYERS = ("common", "data", "model", "tuning.compat", "tuning.resume", "tuning.search", "tuning.results",
+          "tuning.driver", "tuning", "benchmarks")
+"""Lowest first: a module may import its own layer and the layers before it. `tuning` itself holds the
+commands (grid, optuna, report) on top of its packages."""
 
 
 def modules() -> dict[str, Path]:
-    """Module name -> file, for every .py file of the project's packages."""
+    """Module name -> file, for every .py file of the project's packages and their subpackages."""
     found = {}
     for pkg in PACKAGES:
-        for path in sorted((ROOT / pkg).glob("*.py")):
-            name = pkg if path.stem == "__init__" else f"{pkg}.{path.stem}"
-            found[name] = path
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
 
 
@@ -34,6 +38,19 @@ def imports(path: Path, known: set[str]) -> set[str]:
             continue
         out |= {n for n in names if n in known}
     return out
+
+
+def graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports; a package's __init__, which importing any of its
+    modules runs, is not an edge (it holds a docstring only: test_package_inits_are_one_line)."""
+    mods = modules()
+    return {m: {n for n in imports(p, set(mods)) - {m} if not m.startswith(n + ".")} for m, p in mods.items()}
+
+
+def layer(module: str) -> int:
+    """Index in LAYERS of the longest layer name that is `module` or a package above it."""
+    return max((i for i, name in enumerate(LAYERS) if module == name or module.startswith(name + ".")),
+               key=lambda i: len(LAYERS[i]))
 
 
 def cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -65,24 +82,40 @@ def test_cycle_finds_a_circle():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
+def test_layer_is_the_innermost_package():
+    # Rule: a module belongs to its innermost listed package; the commands to `tuning` itself.
+    assert [layer(m) for m in ("tuning.search.space", "tuning.grid", "tuning.compat", "model.loop")] == [
+        LAYERS.index("tuning.search"), LAYERS.index("tuning"), LAYERS.index("tuning.compat"), LAYERS.index("model")]
+
+
 def test_no_import_circles():
     # Rule: no two project modules import each other, directly or around a loop (lazy imports count).
-    mods = modules()
-    graph = {m: imports(p, set(mods)) - {m} for m, p in mods.items()}
-    for m in graph:  # importing a package's module also runs the package's __init__: not a circle
-        graph[m] -= {m.split(".")[0]}
-    assert cycle(graph) is None
+    assert cycle(graph()) is None
 
 
-def test_modules_are_small_or_say_why():
-    # Rule: a module over 300 lines says why in a `# long:` line near its top.
-    long = {m: len(p.read_text().splitlines()) for m, p in modules().items()
-            if len(p.read_text().splitlines()) > MAX_LINES and "# long:" not in "".join(p.read_text().splitlines()[:15])}
-    assert long == {}
+def test_packages_import_only_downward():
+    # Rule: no module imports one of a later layer (lazy imports count), e.g. nothing in tuning.search
+    # imports tuning.driver, and no package imports the commands.
+    upward = sorted(f"{m} -> {n}" for m, deps in graph().items() for n in deps if layer(n) > layer(m))
+    assert upward == []
+
+
+def test_tuning_is_a_few_packages():
+    # Rule: tuning/ holds its packages and the three commands, nothing else.
+    top = {p.name for p in (ROOT / "tuning").iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
+    assert top <= {"__init__.py", "grid.py", "optuna.py", "report.py", "compat.py",
+                   "driver", "search", "resume", "results"}
+
+
+def test_package_inits_are_one_line():
+    # Rule: each package's __init__ is one docstring line that says what it holds (no code, no imports).
+    for pkg in ("tuning/driver", "tuning/search", "tuning/resume", "tuning/results"):
+        lines = (ROOT / pkg / "__init__.py").read_text().splitlines()
+        assert len(lines) == 1 and lines[0].startswith('"""') and lines[0].endswith('"""'), pkg
 
 
 def test_schema_names_are_defined_once():
-    # Rule: the trial statuses and the column lists are assigned in tuning/tables.py only.
+    # Rule: the trial statuses and the column lists are assigned in tuning/results/tables.py only.
     names = {"METRIC_COLUMNS", "EPOCH_COLUMNS", "STATUSES", "FAILED", "INTERRUPTED", "TEXT_COLUMNS"}
     where = {}
     for m, p in modules().items():
@@ -91,14 +124,14 @@ def test_schema_names_are_defined_once():
             for t in targets:
                 if isinstance(t, ast.Name) and t.id in names:
                     where.setdefault(t.id, []).append(m)
-    assert where == {n: ["tuning.tables"] for n in names}
+    assert where == {n: ["tuning.results.tables"] for n in names}
 
 
 def test_readme_documents_the_schema():
     # Rule: README's results table names exactly the epoch columns and statuses, and every fixed trial column.
     import re
 
-    from tuning.tables import EPOCH_COLUMNS, METRIC_COLUMNS, STATUSES
+    from tuning.results.tables import EPOCH_COLUMNS, METRIC_COLUMNS, STATUSES
 
     rows = {line.split("|")[1].strip(): line for line in (ROOT / "README.md").read_text().splitlines()
             if line.startswith("| `")}

@@ -1,4 +1,4 @@
-"""tuning/study.py: where a search's study is kept and read back (journal file, --storage, older study.db)."""
+"""tuning/search/study.py: where a search's study is kept and read back (journal file, --storage, older study.db)."""
 from __future__ import annotations
 
 import json
@@ -10,9 +10,9 @@ import optuna
 import pytest
 
 from common.errors import InputError
-from tuning.preflight import check_journal
+from tuning.driver.preflight import check_journal
 from common.secrets import masked, shown
-from tuning.study import JOURNAL, SQLITE, check_url, journal_storage, load_study, open_storage, study_names
+from tuning.search.study import JOURNAL, SQLITE, check_url, journal_storage, load_study, open_storage, study_names
 
 
 def make_study(storage, name: str, trials: int = 2) -> None:

@@ -1,4 +1,4 @@
-"""tuning/tables.py and tuning/results.py: the results schema, the hidden_sizes codec and trial statuses."""
+"""tuning/results/tables.py and tuning/results/reading.py: the results schema, the hidden_sizes codec and trial statuses."""
 from __future__ import annotations
 
 import math
@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tuning.results import trial_row, with_hidden_sizes
-from tuning.tables import (COMPLETED, DIVERGED, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY, decode_sizes,
-                           encode_sizes, fmt_value, ranked, usable)
+from tuning.results.reading import trial_row, with_hidden_sizes
+from tuning.results.tables import (COMPLETED, DIVERGED, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY, fmt_value,
+                                   ranked, usable)
+from tuning.search.space import decode_sizes, encode_sizes
 
 
 def epochs(accs: list[float], diverged_last: bool = False) -> pd.DataFrame:
@@ -78,7 +79,7 @@ def test_ranked_leaves_out_failed_interrupted_and_nan_and_sorts_stably():
 def test_epochs_only_a_checkpoint_saved_are_added_to_rays_own():
     # Rule: the checkpoint's history gives the epochs it holds (the values the trial saved); Ray's rows
     # add the epochs after the newest checkpoint; one row per epoch, in epoch order.
-    from tuning.results import merge_epochs
+    from tuning.results.reading import merge_epochs
 
     ray_rows = pd.DataFrame({"epoch": [1, 2, 4], "val_accuracy": [0.9, 0.91, 0.94]})
     history = pd.DataFrame([{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.5},
@@ -93,8 +94,8 @@ def test_tables_count_a_trial_complete_when_its_checkpoint_holds_the_last_epoch(
     # storage must not turn a finished trial into "stopped early" (the CI failure of stop 20).
     from ray.tune import Result
 
-    from tuning.checkpoints import write
-    from tuning.results import tables
+    from tuning.resume.checkpoints import write
+    from tuning.results.reading import tables
 
     def row(e):
         return {"epoch": e, "train_loss": 0.1, "train_accuracy": 0.9, "val_loss": 0.2, "val_accuracy": 0.9 + e / 100,

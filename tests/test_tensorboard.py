@@ -1,11 +1,11 @@
-"""tuning/tensorboard.py: what a trial's TensorBoard file holds."""
+"""tuning/results/tensorboard.py: what a trial's TensorBoard file holds."""
 from __future__ import annotations
 
 import math
 import struct
 from pathlib import Path
 
-from tuning.tensorboard import SCALARS, scalars
+from tuning.results.tensorboard import SCALARS, scalars
 
 
 def read_scalars(path: Path) -> dict[str, dict[int, float]]:

@@ -1,9 +1,9 @@
-"""tuning/trainable.py: what a resumed trial that had ended reports."""
+"""tuning/driver/trainable.py: what a resumed trial that had ended reports."""
 from __future__ import annotations
 
-from tuning.checkpoints import write
-from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, BEST_BEFORE, Carry, config_key
-from tuning.trainable import ended_before, reported_again, start_state
+from tuning.resume.checkpoints import write
+from tuning.resume.ledger import ADOPTED, ADOPTED_ID, AGAIN, BEST_BEFORE, Carry, config_key
+from tuning.driver.trainable import ended_before, reported_again, start_state
 
 
 def history_in(folder, epochs):

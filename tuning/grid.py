@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from common.cli import run_cli
-from tuning.cli import make_parser, run_search
+from tuning.driver.cli import make_parser, run_search
 from model.config import TrainConfig
-from tuning.runner import Search, SearchConfig
-from tuning.space import NOTEBOOK_BEST, SearchSpace, SpaceError
-from tuning.tables import encode_sizes
+from tuning.driver.runner import Search, SearchConfig
+from tuning.search.space import NOTEBOOK_BEST, SearchSpace, SpaceError, encode_sizes
 
 
 def grid_search(cfg: SearchConfig, space: SearchSpace, base: TrainConfig, out: Path) -> Search:

@@ -17,14 +17,13 @@ import optuna  # the library: this module is tuning.optuna, imported by absolute
 from common.atomic import atomic_write
 from common.cli import run_cli
 from common.errors import InputError
-from tuning.cli import Finished, make_parser, params_of, retrain, run_search
-from tuning.preflight import check_journal, check_study_db
+from tuning.driver.cli import Finished, make_parser, params_of, retrain, run_search
+from tuning.driver.preflight import check_journal, check_study_db
 from model.config import TrainConfig
-from tuning.runner import METRIC, Search, SearchConfig, scheduler_name
-from tuning.space import DEPTH, NOTEBOOK_BEST, WIDTH, DefineByRun, Param, SearchSpace, apply_params
-from tuning.tables import encode_sizes
-from tuning.searcher import StudySearch
-from tuning.study import (JOURNAL, SQLITE, check_url, fail_orphans, journal_storage, load_study, make_sampler,
+from tuning.driver.runner import METRIC, Search, SearchConfig, scheduler_name
+from tuning.search.space import DEPTH, NOTEBOOK_BEST, WIDTH, DefineByRun, Param, SearchSpace, apply_params, encode_sizes
+from tuning.search.searcher import StudySearch
+from tuning.search.study import (JOURNAL, SQLITE, check_url, fail_orphans, journal_storage, load_study, make_sampler,
                           open_storage, pareto_table)
 
 SECOND_OBJECTIVE = {"params": ("params", "min"), "latency": ("latency_ms", "min")}

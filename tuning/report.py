@@ -11,16 +11,9 @@ from common.atomic import save_figure
 from common.cli import ArgumentParser, run_cli
 from common.errors import InputError
 from common.outputs import check_output_folder
-from tuning.summary import compare_rows, compare_text, summary_text
-from tuning.tables import Tables, load_tables
-
-
-def redraw(folder: str | Path, tables: Tables, out: str | Path | None = None) -> list[Path]:
-    """Write every plot that makes sense into <folder>/plots/ (or `out`), atomically; return the paths."""
-    from tuning.figures import figures
-
-    out = Path(out) if out is not None else Path(folder) / "plots"
-    return [save_figure(fig, out / name) for name, fig in figures(tables)]
+from tuning.results.summary import compare_rows, compare_text, summary_text
+from tuning.results.figures import redraw
+from tuning.results.tables import Tables, load_tables
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"--top {args.top}: must be >= 1")
     tables = [load_tables(f) for f in args.folders]
     if args.out and not args.no_plots:  # pictures written into a training image folder would be read as data
-        from tuning.figures import search_data
+        from tuning.results.figures import search_data
 
         for t in tables:
             check_output_folder("--out", args.out, Path(args.out).expanduser(), folders=search_data(t).inputs()[1])
@@ -53,7 +46,7 @@ def _print_and_draw(args: argparse.Namespace, tables: list[Tables]) -> int:
     if args.compare:
         print(compare_text(tables))
         if not args.no_plots:
-            from tuning.plots import compare_accuracy
+            from tuning.results.plots import compare_accuracy
 
             out = Path(args.out) if args.out else tables[0].folder / "plots"
             print(f"wrote {save_figure(compare_accuracy(compare_rows(tables)), out / 'compare.png')}")

@@ -25,10 +25,10 @@ from data.splits import Splits
 from model.mlp import count_params
 from model.config import TrainConfig
 from model.loop import DeviceData, Run, build_run, fit, setup, to_device
-from tuning.checkpoints import (CHECKPOINT_AFTER_S, STATE_FILE, checkpoint_due, epoch_of, load_state, newest_history,
+from tuning.resume.checkpoints import (CHECKPOINT_AFTER_S, STATE_FILE, checkpoint_due, epoch_of, load_state, newest_history,
                                 newest_state, write)
-from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN, BEST_BEFORE, Carry
-from tuning.space import apply_params
+from tuning.resume.ledger import ADOPTED, ADOPTED_ID, AGAIN, BEST_BEFORE, Carry
+from tuning.search.space import apply_params
 
 log = logging.getLogger(__name__)
 

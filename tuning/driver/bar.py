@@ -1,11 +1,11 @@
-"""The search's progress bar: tuning.progress.Progress drawn by tqdm, fed by a Ray Tune callback."""
+"""The search's progress bar: tuning.driver.progress.Progress drawn by tqdm, fed by a Ray Tune callback."""
 from __future__ import annotations
 
 import time
 
 from tqdm import tqdm
 
-from tuning.progress import Progress
+from tuning.driver.progress import Progress
 
 DRAW_EVERY_S = 0.2  # the bar is redrawn at most this often (5 times a second), however many results come
 
@@ -13,7 +13,7 @@ DRAW_EVERY_S = 0.2  # the bar is redrawn at most this often (5 times a second), 
 class TrialBar:
     """A Ray Tune callback's tqdm bar over trial-epochs: it counts every epoch any trial reports
     and shows trials running / done, the best validation accuracy and an estimate of the time left
-    (tuning.progress.Progress).
+    (tuning.driver.progress.Progress).
 
     Why at most every DRAW_EVERY_S: drawing on every result cost the driver 0.6 ms per result, 4.5 ms
     per Optuna trial at 1,000 trials (benchmarks/README.md, Scale); five draws a second still move

@@ -2,10 +2,10 @@
 
 A running trial keeps its newest two checkpoints (the newest may be cut by a kill; a retry or a
 resume needs one whole). A trial that ended keeps only its newest checkpoint folder, and in it
-only the epoch history (tuning/checkpoints.py: the tables read it), except the best trial so far,
+only the epoch history (tuning/resume/checkpoints.py: the tables read it), except the best trial so far,
 which keeps its model state too. Ray is told to keep every checkpoint (num_to_keep=None) so that
 it never forces an experiment-state save to track deletions; a checkpoint Ray's state names that
-is gone here is skipped on resume (tuning/trainable.py reads the trial folders themselves).
+is gone here is skipped on resume (tuning/driver/trainable.py reads the trial folders themselves).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import math
 import shutil
 from pathlib import Path
 
-from tuning.checkpoints import STATE_FILE, histories
+from tuning.resume.checkpoints import STATE_FILE, histories
 
 log = logging.getLogger(__name__)
 KEEP_RUNNING = 2  # whole checkpoints a running trial keeps

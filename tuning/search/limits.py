@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from model.config import TrainConfig
 from model.memory import DataShape, device_memory, trial_bytes
-from tuning.space import DEPTH, WIDTH, Param, SearchSpace, SpaceError
+from tuning.search.space import DEPTH, WIDTH, Param, SearchSpace, SpaceError
 
 if TYPE_CHECKING:
     from data.splits import Splits

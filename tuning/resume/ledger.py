@@ -4,7 +4,7 @@ Why: Ray saves its experiment state every ten seconds or more, because each save
 trial's state (saving on every step grew as N² over a search). A driver killed between two saves
 leaves a state that lags: trials that ended since look unfinished, and trials started since are
 unknown to it, so the searcher asks for them again (the grid the same point, Optuna the stored
-trial: tuning/searcher.py). The driver appends a line here as each trial starts and ends, and
+trial: tuning/search/searcher.py). The driver appends a line here as each trial starts and ends, and
 --resume reads it (`Carry`): a trial that ended is not trained again, and a trial started again
 continues from the checkpoints of the incarnation Ray lost. A line is ~0.3 KB; nothing is rewritten.
 """

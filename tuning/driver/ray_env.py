@@ -23,7 +23,7 @@ def no_json_logger() -> None:
     result.json (pandas.json_normalize) at a fifth of the driver's samples, but an A/B in one process
     (grid, 1,000 trials) showed no difference in driver CPU (benchmarks/README.md, Scale). Ray's
     ResultGrid reads progress.csv instead; tables and --resume read the epoch history saved with each
-    checkpoint where Ray's file falls short (tuning/checkpoints.py).
+    checkpoint where Ray's file falls short (tuning/resume/checkpoints.py).
     """
     os.environ[AUTO_LOGGERS] = "1"
 
@@ -48,9 +48,9 @@ def state_saves() -> None:
     Why: each save rewrites every changed trial's state and pickles the searcher, and Ray's "auto"
     saves every 10 s or more (up to 5 % of the driver's time): 15-19 ms of driver CPU per trial at
     1,000 Optuna trials (benchmarks/README.md, Scale). --resume does not need the state to be fresh:
-    trials that ended after the last save are in trials.jsonl (tuning/ledger.py), and trials started
+    trials that ended after the last save are in trials.jsonl (tuning/resume/ledger.py), and trials started
     after it are handed out again with their parameters and go on from their own checkpoints
-    (tuning/searcher.py, tuning/checkpoints.py). --chunk-trials bounds a state to 2,000 trials, so a
+    (tuning/search/searcher.py, tuning/resume/checkpoints.py). --chunk-trials bounds a state to 2,000 trials, so a
     save stays short of the period.
     """
     os.environ.setdefault(STATE_SAVE, str(STATE_SAVE_S))
@@ -61,8 +61,8 @@ def quiet_ray_env(show: bool) -> None:
 
     Ray saves its experiment state every minute (state_saves), not on every step: each save
     rewrites every trial's state, so saving on every step grew as N². What a killed driver's state
-    lacks, --resume reads from trials.jsonl (tuning/ledger.py) and from the trials' own
-    checkpoints (tuning/checkpoints.py).
+    lacks, --resume reads from trials.jsonl (tuning/resume/ledger.py) and from the trials' own
+    checkpoints (tuning/resume/checkpoints.py).
     """
     if not show:
         logging.getLogger("ray").setLevel(logging.ERROR)

@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from common.plotting import plt
-from tuning.summary import format_test_accuracy
-from tuning.tables import FAILED, fmt_value, hyperparameters, ranked, usable
+from tuning.results.summary import format_test_accuracy
+from tuning.results.tables import FAILED, fmt_value, hyperparameters, ranked, usable
 
 LABELS = {"lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay",
           "augment_shift": "augmentation shift", "n_layers": "hidden layers", "hidden_sizes": "hidden sizes"}
@@ -230,7 +230,7 @@ def compare_accuracy(rows: pd.DataFrame) -> Figure | None:
     """Best validation accuracy and test accuracy (mean ± std over seeds) per search, one row each.
 
     Dots rather than bars: the differences live in the last percent, and a bar must start at 0.
-    `rows` is tuning.summary.compare_rows' table (fractions).
+    `rows` is tuning.results.summary.compare_rows' table (fractions).
     """
     if rows.empty:
         return None

@@ -13,8 +13,8 @@ from typing import Any
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-from tuning.ledger import ADOPTED_ID, BEST_BEFORE
-from tuning.study import RAY_ID
+from tuning.resume.ledger import ADOPTED_ID, BEST_BEFORE
+from tuning.search.study import RAY_ID
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class StudySearch(OptunaSearch):
     def restore(self, checkpoint_path: str) -> None:
         """Ray's restore of this searcher. Trials of this experiment that the study holds and this
         state does not know were handed out after Ray's last save: they are handed out again first,
-        with their own parameters, and the trainable carries on their checkpoints (tuning/ledger.py)."""
+        with their own parameters, and the trainable carries on their checkpoints (tuning/resume/ledger.py)."""
         super().restore(checkpoint_path)
         # The sampler's random state is that of Ray's last save: unchanged, it would suggest again the
         # parameters it gave the trials started after that save, which are handed out again below.

@@ -1,14 +1,17 @@
 """Which plots a results folder gets: the built-in ones drawn from its tables, the predictions of its
-saved model, and Optuna's own plots of its study. Figures are returned, not saved (report.py saves).
+saved model, and Optuna's own plots of its study. `redraw` saves them.
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from common.atomic import save_figure
 from common.errors import InputError
-from tuning.tableio import one_line
-from tuning.tables import Tables, decode_sizes
+from tuning.results.tableio import one_line
+from tuning.results.tables import Tables
+from tuning.search.space import decode_sizes
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +20,7 @@ PlotFn = Callable[[Tables], Any]  # Tables -> matplotlib Figure, or None when th
 
 def standard_plots() -> list[tuple[str, PlotFn]]:
     """(filename, function) of every built-in plot; imported lazily so text needs no matplotlib."""
-    from tuning import plots as p
+    from tuning.results import plots as p
 
     return [
         ("val_acc_vs_lr.png", lambda t: p.accuracy_vs_param(t.trials, "lr", "batch_size")),
@@ -81,7 +84,7 @@ def predictions_plot(t: Tables, n: int = 32) -> Any:
         return None
     from data.source import load_dataset
     from data.splits import mean_std
-    from tuning.plots import predictions_grid
+    from tuning.results.plots import predictions_grid
 
     import torch
 
@@ -103,7 +106,13 @@ def figures(tables: Tables) -> Iterator[tuple[str, Any]]:
             continue
         yield filename, fig
     if (tables.search_info or {}).get("kind") == "optuna":  # its own plots, from the stored study
-        from tuning.study import load_study, optuna_figures
+        from tuning.search.study import load_study, optuna_figures
 
         study = load_study(tables.folder)
         yield from (optuna_figures(study) if study else [])
+
+
+def redraw(folder: str | Path, tables: Tables, out: str | Path | None = None) -> list[Path]:
+    """Write every plot that makes sense into <folder>/plots/ (or `out`), atomically; return the paths."""
+    out = Path(out) if out is not None else Path(folder) / "plots"
+    return [save_figure(fig, out / name) for name, fig in figures(tables)]

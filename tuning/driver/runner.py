@@ -10,14 +10,14 @@ from typing import Any, Literal
 from common.errors import FieldError, InputError
 from data.splits import Splits
 from model.config import TrainConfig
-from tuning import ledger
-from tuning.budget import MIN_RUNG_STEPS
-from tuning.checkpoints import CHECKPOINT_AFTER_S
-from tuning.ledger import Carry
-from tuning.pruning import checkpoint_pruner
-from tuning.ray_env import no_json_logger, pending_trials, state_saves
-from tuning.state_backup import backup_callback
-from tuning.tensorboard import tensorboard_logger
+from tuning.resume import ledger
+from tuning.search.budget import MIN_RUNG_STEPS
+from tuning.resume.checkpoints import CHECKPOINT_AFTER_S
+from tuning.resume.ledger import Carry
+from tuning.resume.pruning import checkpoint_pruner
+from tuning.driver.ray_env import no_json_logger, pending_trials, state_saves
+from tuning.resume.state_backup import backup_callback
+from tuning.results.tensorboard import tensorboard_logger
 
 log = logging.getLogger(__name__)
 METRIC, MODE = "val_accuracy", "max"
@@ -117,7 +117,7 @@ class SearchConfig:
 
 @dataclass
 class Search:
-    """What a search kind (tuning/grid.py, tuning/optuna.py) hands the shared driver (tuning/cli.py)."""
+    """What a search kind (tuning/grid.py, tuning/optuna.py) hands the shared driver (tuning/driver/cli.py)."""
 
     search_alg: Any
     """Ray's searcher: a BasicVariantGenerator of grid points, or Optuna's StudySearch."""
@@ -152,7 +152,7 @@ def make_scheduler(cfg: SearchConfig, max_epochs: int, total: int, cohort: int,
     `protected`: trials it keeps at every rung."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from tuning.halving import SyncHalving
+    from tuning.search.halving import SyncHalving
 
     name = scheduler_name(cfg)
     if name == "fifo":
@@ -171,7 +171,7 @@ def storage_dir(cfg: SearchConfig, out: Path) -> Path:
 
 def checkpoint_rungs(cfg: SearchConfig, max_epochs: int, pareto: bool) -> frozenset[int]:
     """The epochs where the scheduler compares trials (and sync pauses them): trials checkpoint there."""
-    from tuning.halving import rung_epochs
+    from tuning.search.halving import rung_epochs
 
     if pareto or scheduler_name(cfg) == "fifo":
         return frozenset()
@@ -180,11 +180,11 @@ def checkpoint_rungs(cfg: SearchConfig, max_epochs: int, pareto: bool) -> frozen
 
 def make_trainable(cfg: SearchConfig, splits: Splits, base: TrainConfig, search: Search, experiment: Path,
                    carry: Carry | None = None):
-    """`experiment`: the storage folder whose trial checkpoints a resumed trial reads (tuning/checkpoints.py);
-    `carry`: on --resume, which trials ended and which ones Ray's saved state lost (tuning/ledger.py)."""
+    """`experiment`: the storage folder whose trial checkpoints a resumed trial reads (tuning/resume/checkpoints.py);
+    `carry`: on --resume, which trials ended and which ones Ray's saved state lost (tuning/resume/ledger.py)."""
     from ray import tune
 
-    from tuning.trainable import train_trial
+    from tuning.driver.trainable import train_trial
 
     resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
     rungs = checkpoint_rungs(cfg, base.epochs, search.pareto)
@@ -241,7 +241,7 @@ def build_tuner(cfg: SearchConfig, out: Path, splits: Splits, base: TrainConfig,
         trainable = make_trainable(cfg, splits, base, search, restore, carry)
         return tune.Tuner.restore(str(restore), trainable=trainable, param_space=search.param_space,
                                   resume_unfinished=True, resume_errored=True, restart_errored=False)
-    from tuning.progress_csv import progress_logger
+    from tuning.results.progress_csv import progress_logger
 
     trainable = make_trainable(cfg, splits, base, search, storage / experiment)
     tune_config = tune.TuneConfig(

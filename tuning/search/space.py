@@ -28,9 +28,8 @@ import yaml
 
 from common.errors import FieldError, InputError
 from model.config import TrainConfig
-from tuning.tables import decode_sizes, encode_sizes
 
-SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
+SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "categorical")
 PARAM_KEYS = {"values", "distribution", "low", "high", "choices", "log", "step"}
 RETRAIN_KEYS = {"stretch"}
@@ -39,6 +38,21 @@ DEPTH, WIDTH = "n_layers", "width"  # conditional depth: width_i exists only for
 NOT_SEARCHABLE = {"seed", "threads", "device"}
 NOTEBOOK_BEST = {"lr": 0.1, "batch_size": 16}  # the best of the original notebook this project grew from
 # (an lr x batch-size study by hand): Optuna's trial 0, the grid's first point
+
+
+# ---------------------------------------------------------------- the hidden_sizes codec
+def encode_sizes(v: Any) -> Any:
+    """[512, 256] -> "512-256"; anything else unchanged. Ray's preset points, Optuna's categorical
+    choices and table cells hold scalars only, so a list of widths travels as this string."""
+    return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+
+
+def decode_sizes(v: Any) -> list[int]:
+    """"512-256" (or "512", or 512, or [512, 256]) -> [512, 256]."""
+    if isinstance(v, (list, tuple)):
+        return [int(w) for w in v]
+    return [int(w) for w in str(v).split("-")]
+
 
 
 class SpaceError(InputError):

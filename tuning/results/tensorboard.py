@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tuning.tables import EPOCH_COLUMNS
+from tuning.results.tables import EPOCH_COLUMNS
 
 WHERE = ("pid", "timestamp", "node_id", "node_ip", "ray_session")  # which worker ran an epoch, when, where: no curves
 SCALARS = tuple(c for c in EPOCH_COLUMNS if c not in ("trial_id", "epoch", "diverged", *WHERE))

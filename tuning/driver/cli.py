@@ -25,16 +25,17 @@ from common.errors import InputError
 from common.outputs import check_output_folder
 from data.source import DataConfig, load_splits
 from model.config import TrainConfig
-from tuning.budget import first_rung, rung_note
-from tuning.limits import fitting, largest_batch
-from tuning.preflight import MARKER, claim_folder, results_folder
-from tuning.bar import TrialBar, as_callback
-from tuning.summary import finished_count
-from tuning.results import best_trial, result_trial_id, tables, write_best, write_tables
-from tuning.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, experiments, scheduler_name,
+from tuning.search.budget import first_rung, rung_note
+from tuning.search.limits import fitting, largest_batch
+from common.folders import SEARCH_MARKER
+from tuning.driver.preflight import claim_folder, results_folder
+from tuning.driver.bar import TrialBar, as_callback
+from tuning.results.summary import finished_count
+from tuning.results.reading import best_trial, result_trial_id, tables, write_best, write_tables
+from tuning.driver.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, experiments, scheduler_name,
                            finished_results, storage_dir, unfinished_trials)
-from tuning.ray_env import check_address, init_ray, quiet_ray_env
-from tuning.space import SearchSpace, apply_params, load_space
+from tuning.driver.ray_env import check_address, init_ray, quiet_ray_env
+from tuning.search.space import SearchSpace, apply_params, load_space
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,8 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
         info = {"kind": kind, "state": STATE_RUNNING, "search": dataclasses.asdict(cfg), "data": dataclasses.asdict(dcfg),
                 "space": {"path": space.path, "fixed": space.fixed, "params": space.names,
                           "retrain": {"stretch": space.stretch}}, "base_config": base.to_dict()}
-        marker = (out / MARKER).read_bytes() if (out / MARKER).is_file() else None
-        write_json(out / MARKER, info)
+        marker = (out / SEARCH_MARKER).read_bytes() if (out / SEARCH_MARKER).is_file() else None
+        write_json(out / SEARCH_MARKER, info)
         try:
             search = make_search(cfg, space, base, out)
         except InputError:
@@ -103,11 +104,11 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
                 claim.release()
                 shutil.rmtree(out, ignore_errors=True)
             elif marker is not None:  # a refused --resume: search.json as it was
-                atomic_write(out / MARKER, lambda p: p.write_bytes(marker))
+                atomic_write(out / SEARCH_MARKER, lambda p: p.write_bytes(marker))
             raise
         total = search.planned or search.num_samples
         info["planned"] = total
-        write_json(out / MARKER, info)
+        write_json(out / SEARCH_MARKER, info)
         bar = TrialBar(total, base.epochs)
         results = [r for path in earlier[:-1] for r in finished_results(path)]  # earlier top-ups, all finished
         bar.progress.done_before = len(results)
@@ -151,7 +152,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
             best = best_trial(trials)
             if best is None:
                 info["state"] = STATE_FINISHED
-                write_json(out / MARKER, info)
+                write_json(out / SEARCH_MARKER, info)
                 print(f"no trial finished without diverging or failing; tables in {out}/")
                 return 1
             best_cfg = apply_params(base, params_of(results, best["trial_id"]))
@@ -165,7 +166,7 @@ def run_search(kind: str, argv: list[str] | None, parser: argparse.ArgumentParse
         info["state"] = STATE_FINISHED
         info["wall_s"] = {"fit": fit_s, "search": search_s, "all": time.perf_counter() - t0}
         info["driver_cpu_s"] = {"fit": fit_cpu_s}  # this process's CPU while Ray Tune ran (benchmarks/scale.py)
-        write_json(out / MARKER, info)
+        write_json(out / SEARCH_MARKER, info)
         finish(out, cfg, info["wall_s"])
         return 0
 
@@ -189,7 +190,7 @@ def interrupted(out: Path, info: dict, trials: Any, signum: int) -> int:
     """search.json says interrupted; no best.json or retrain; one line says how to go on."""
     info["state"] = STATE_INTERRUPTED
     info["signal"] = signal.Signals(signum).name
-    write_json(out / MARKER, info)
+    write_json(out / SEARCH_MARKER, info)
     done = finished_count(trials)
     print(f"interrupted ({info['signal']}): {done} of {info['planned']} trials finished; partial tables in "
           f"{out}/; run the same command with --resume to finish the search", file=sys.stderr)
@@ -221,7 +222,7 @@ def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, space
     """The best trial's configuration, as the space's `retrain` setting says, trained and tested per seed
     (and with --ensemble, the committee: `others` are the next-best trials' configurations)."""
     from model.card import save as save_model, save_committee
-    from tuning.retrain import retrain_and_test
+    from tuning.driver.retrain import retrain_and_test
 
     trial_epochs = best_cfg.epochs
     best_cfg = space.retrain_config(best_cfg)
@@ -252,16 +253,16 @@ def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, space
 
 def next_best(results: Any, trials: Any, base: TrainConfig, k: int) -> list[TrainConfig]:
     """The configurations of the 2nd to k-th best trials, each at the epochs it ran."""
-    from tuning.tables import ranked
+    from tuning.results.tables import ranked
 
     return [dataclasses.replace(apply_params(base, params_of(results, t["trial_id"])), epochs=int(t["epochs_run"]))
             for _, t in ranked(trials).iloc[1:max(k, 1)].iterrows()]
 
 
 def finish(out: Path, cfg: SearchConfig, wall: dict[str, float]) -> None:
-    from tuning.report import redraw
-    from tuning.summary import summary_text
-    from tuning.tables import load_tables
+    from tuning.results.figures import redraw
+    from tuning.results.summary import summary_text
+    from tuning.results.tables import load_tables
 
     t = load_tables(out)
     paths = redraw(out, t)

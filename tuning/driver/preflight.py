@@ -18,12 +18,11 @@ from common.atomic import atomic_write
 from common.folders import LOCK_FILE, SEARCH_MARKER, Claim, check_name, check_writable, clear, inspect, lock
 from common.errors import InputError
 
-from tuning.checkpoints import STATE_FILE, histories, load_state
-from tuning.runner import SearchConfig, experiments
-from tuning.state_backup import EXPERIMENT_STATE, SEARCH_STATES, SUFFIX, backup_of, cut_files, newest
+from tuning.resume.checkpoints import STATE_FILE, histories, load_state
+from tuning.driver.runner import SearchConfig, experiments
+from tuning.resume.state_backup import EXPERIMENT_STATE, SEARCH_STATES, SUFFIX, backup_of, cut_files, newest
 
 log = logging.getLogger(__name__)
-MARKER = SEARCH_MARKER  # written first by every search: a folder holding it is one this tool made
 
 
 def results_folder(results_dir: str, name: str) -> Path:
@@ -35,9 +34,9 @@ def results_folder(results_dir: str, name: str) -> Path:
 
 def check_target(out: Path, kind: str, resume: bool, overwrite: bool) -> str:
     """What the folder holds ('new' or 'ours'), or the one-line reason this run may not use it."""
-    state = inspect(out, MARKER)
+    state = inspect(out, SEARCH_MARKER)
     if state == "foreign":
-        raise InputError(f"--name {out.name}: {out} holds files that digit-tune did not write (no {MARKER}); "
+        raise InputError(f"--name {out.name}: {out} holds files that digit-tune did not write (no {SEARCH_MARKER}); "
                          "pick another --name" + (" (--overwrite deletes only folders it made)" if overwrite else ""))
     if resume:
         if state == "new":
@@ -53,9 +52,9 @@ def check_target(out: Path, kind: str, resume: bool, overwrite: bool) -> str:
 
 def stored_kind(out: Path) -> str | None:
     try:
-        info = json.loads((out / MARKER).read_text())
+        info = json.loads((out / SEARCH_MARKER).read_text())
     except (OSError, ValueError) as e:
-        raise InputError(f"{out / MARKER}: damaged ({' '.join(str(e).split())}); "
+        raise InputError(f"{out / SEARCH_MARKER}: damaged ({' '.join(str(e).split())}); "
                          "resume needs it: start again with --overwrite") from None
     return info.get("kind") if isinstance(info, dict) else None
 
@@ -74,7 +73,7 @@ def check_experiment(path: Path, restore: bool = True) -> None:
     """Ray's newest experiment and searcher states must load: Ray would otherwise start the search again.
 
     Files cut by a kill mid-copy are replaced, with the others, by the last whole backup
-    (tuning/state_backup.py), which is one consistent save. `restore=False` only checks that there is
+    (tuning/resume/state_backup.py), which is one consistent save. `restore=False` only checks that there is
     one: a search checks before it loads the data, and restores once nothing can refuse it any more.
     """
     cut = cut_files(path)
@@ -197,7 +196,7 @@ def damaged_checkpoints(path: Path) -> list[Path]:
     for trial in sorted(p for p in path.iterdir() if p.is_dir()):
         found = histories(trial)
         state = found[0][1] / STATE_FILE if found else None
-        if state is not None and state.exists() and load_state(state) is None:  # (no file: pruned, tuning/pruning.py)
+        if state is not None and state.exists() and load_state(state) is None:  # (no file: pruned, tuning/resume/pruning.py)
             bad.append(state)
     return bad
 
@@ -214,7 +213,7 @@ def claim_folder(cfg: SearchConfig, kind: str, out: Path, load: Callable[[], Any
     """
     before = Untouched.of(out)  # what a refusal puts back: lock() makes the folder and writes .lock
     # an existing folder of ours is locked first, so a concurrent run is refused at once
-    held = lock(out) if out.is_dir() and not out.is_symlink() and inspect(out, MARKER) != "foreign" else None
+    held = lock(out) if out.is_dir() and not out.is_symlink() and inspect(out, SEARCH_MARKER) != "foreign" else None
     try:
         check_target(out, kind, cfg.resume, cfg.overwrite)
         if cfg.storage_path:

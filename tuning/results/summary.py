@@ -1,7 +1,7 @@
 """A search's results as text: the summary printed after every search and by `python -m tuning.report`,
 and the side-by-side comparison of several searches.
 
-Pure functions of `tuning.tables.Tables`; no matplotlib, torch or Ray.
+Pure functions of `tuning.results.tables.Tables`; no matplotlib, torch or Ray.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from common.folders import STATE_INTERRUPTED
-from tuning.tables import COMPLETED, INTERRUPTED, STATUSES, Tables, fmt_value, hyperparameters, load_tables, ranked
+from tuning.results.tables import COMPLETED, INTERRUPTED, STATUSES, Tables, fmt_value, hyperparameters, load_tables, ranked
 
 
 def format_test_accuracy(report: dict | None) -> str | None:

@@ -8,7 +8,7 @@ slid under the wrong columns: `time_total_s` held the hostname and the tables fa
 Here a continued file keeps its header's columns (a key it lacks is left out, a missing one left
 empty), and a last row a kill cut short is ended first, so the next row does not join it.
 
-Ray has no hook for the columns: this uses the logger's private attributes (as tuning/tensorboard.py
+Ray has no hook for the columns: this uses the logger's private attributes (as tuning/results/tensorboard.py
 does its writer's), checked once; a Ray without them gets its own logger and a warning (the tables
 still read its files, leaving slid rows out).
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-PROGRESS = "progress.csv"  # Ray's per-trial result file (its CSV logger's; no result.json: tuning/ray_env.py)
+PROGRESS = "progress.csv"  # Ray's per-trial result file (its CSV logger's; no result.json: tuning/driver/ray_env.py)
 PRIVATE = ("_trial_files", "_trial_csv", "_trial_continue", "_setup_trial")  # what the subclass relies on
 
 

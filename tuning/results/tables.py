@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputError
-from tuning.tableio import read_json, read_table
+from tuning.results.tableio import read_json, read_table
+from tuning.search.space import encode_sizes
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +41,6 @@ REQUIRED_TRIAL_COLUMNS = ("trial_id", "status", "val_accuracy_best")
 REQUIRED_EPOCH_COLUMNS = ("trial_id", "epoch", "val_accuracy")
 TEXT_COLUMNS = ("trial_id", "status", "node_id", "node_ip", "ray_session", "hidden_sizes", "optimizer", "schedule")
 """Read as strings: a one-layer hidden_sizes like "512" must not turn into an int."""
-
-
-# ---------------------------------------------------------------- the hidden_sizes codec
-def encode_sizes(v: Any) -> Any:
-    """[512, 256] -> "512-256"; anything else unchanged. Ray's preset points, Optuna's categorical
-    choices and table cells hold scalars only, so a list of widths travels as this string."""
-    return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else v
-
-
-def decode_sizes(v: Any) -> list[int]:
-    """"512-256" (or "512", or 512, or [512, 256]) -> [512, 256]."""
-    if isinstance(v, (list, tuple)):
-        return [int(w) for w in v]
-    return [int(w) for w in str(v).split("-")]
 
 
 # ---------------------------------------------------------------- ranking

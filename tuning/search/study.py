@@ -17,8 +17,8 @@ import pandas as pd
 
 from common.errors import InputError
 from common.secrets import masked, shown
-from tuning.bounded_tpe import BoundedTPESampler
-from tuning.preflight import MARKER
+from tuning.search.sampler import BoundedTPESampler
+from common.folders import SEARCH_MARKER
 
 log = logging.getLogger(__name__)
 RAY_ID = "ray_trial_id"  # user attribute linking an Optuna trial to its row in trials.csv
@@ -26,7 +26,7 @@ RAY_ID = "ray_trial_id"  # user attribute linking an Optuna trial to its row in 
 
 def make_sampler(name: str, seed: int, multi_objective: bool) -> optuna.samplers.BaseSampler:
     """Seeded samplers; TPE is multivariate (grouped, for the conditional depth) with a constant liar,
-    and reads a bounded history past bounded_tpe.THRESHOLD finished trials (tuning/bounded_tpe.py)."""
+    and reads a bounded history past bounded_tpe.THRESHOLD finished trials (tuning/search/sampler.py)."""
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
@@ -55,7 +55,7 @@ def journal_storage(path: Path) -> optuna.storages.BaseStorage:
 def recorded_url(folder: Path) -> str | None:
     """The --storage URL the search in `folder` ran with (search.json), or None: the study is in the folder."""
     try:
-        return json.loads((folder / MARKER).read_text())["search"].get("storage")
+        return json.loads((folder / SEARCH_MARKER).read_text())["search"].get("storage")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -84,7 +84,7 @@ def load_study(folder: Path, url: str | None = None) -> optuna.Study | None:
         if url:
             raise
         log.warning("%s: no Optuna plots: the study's database, recorded in %s, does not open (%s)",
-                    folder, MARKER, e)
+                    folder, SEARCH_MARKER, e)
         return None
     if storage is None:
         return None

@@ -1,13 +1,13 @@
 """Ray's ResultGrid -> the trial table and the epoch table, written atomically.
 
 trials.csv/.parquet: one row per trial; epochs.csv: every reported epoch of every trial.
-The columns and statuses are tuning/tables.py's (documented in README, "results/<name>/").
+The columns and statuses are tuning/results/tables.py's (documented in README, "results/<name>/").
 
 Where the numbers come from: each epoch as the trial saved it in its checkpoint's history
-(tuning/checkpoints.py; JSON, so typed), then Ray's rows of progress.csv for epochs no checkpoint
+(tuning/resume/checkpoints.py; JSON, so typed), then Ray's rows of progress.csv for epochs no checkpoint
 holds yet, and Ray's time of each report. Ray reads progress.csv as text: a resumed trial's rows
 used to slide under the wrong columns (a hostname under `time_total_s`, issue 28; see
-tuning/progress_csv.py), so Ray's values are converted to numbers here, and a row that is not numbers
+tuning/results/progress_csv.py), so Ray's values are converted to numbers here, and a row that is not numbers
 where numbers belong, or is cut short, is left out with one warning naming the trial and columns.
 """
 from __future__ import annotations
@@ -22,12 +22,12 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from common.atomic import atomic_write, write_json
-from tuning.checkpoints import newest_history
-from tuning.ledger import ADOPTED, ADOPTED_ID, AGAIN
-from tuning.progress_csv import PROGRESS
-from tuning.space import DEPTH, WIDTH
-from tuning.tables import (COMPLETED, DIVERGED, EPOCH_COLUMNS, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY,
-                           encode_sizes, ranked)
+from tuning.resume.checkpoints import newest_history
+from tuning.resume.ledger import ADOPTED, ADOPTED_ID, AGAIN
+from tuning.results.progress_csv import PROGRESS
+from tuning.search.space import DEPTH, WIDTH, encode_sizes
+from tuning.results.tables import (COMPLETED, DIVERGED, EPOCH_COLUMNS, ERROR, INTERRUPTED, METRIC_COLUMNS, STOPPED_EARLY,
+                                   ranked)
 
 log = logging.getLogger(__name__)
 NUMERIC = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s", "pid",
@@ -159,7 +159,7 @@ def trial_time_s(df: pd.DataFrame) -> float:
 
 
 def result_trial_id(r: Any) -> str:
-    """The trial a Ray `Result` stands for: a trial asked again after a resume (tuning/ledger.py)
+    """The trial a Ray `Result` stands for: a trial asked again after a resume (tuning/resume/ledger.py)
     stands for the lost incarnation whose results it reported."""
     m = r.metrics or {}
     return str(m.get(ADOPTED_ID) or m.get("trial_id") or Path(r.path).name)
