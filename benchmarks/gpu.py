@@ -42,7 +42,7 @@ def epoch_rate(cfg, data, dev: torch.device) -> tuple[float, str]:
     from model.loop import build_run, setup, train_epoch
 
     setup(cfg)
-    run = build_run(cfg, len(data.train_y), dev, data.image_shape, data.num_classes)
+    run = build_run(cfg, data, dev)
     train_epoch(run, data.train_x, data.train_y, data.background)  # warm-up (and graph capture)
     sync(dev)
     t0 = time.perf_counter()
@@ -61,7 +61,7 @@ def static_rate(cfg, data) -> float:
 
     dev = data.train_x.device
     setup(cfg)
-    run = build_run(cfg, len(data.train_y), dev, data.image_shape, data.num_classes)
+    run = build_run(cfg, data, dev)
 
     def one() -> float:
         gen = torch.Generator().manual_seed(run.epoch)

@@ -37,9 +37,8 @@ from torch.utils.data import DataLoader, Dataset
 from data.source import DataConfig, load_splits
 from data.splits import Splits
 from model.config import TrainConfig
-from model.loop import Run, build_run, setup, to_device, train_epoch, train_step
+from model.loop import DeviceData, Run, build_run, setup, to_device, train_epoch, train_step
 
-MNIST_SHAPE = (28, 28)  # the packaged MNIST every case here trains on
 DISTORTIONS = dict(distort_rotate=15, distort_scale=0.15, distort_shear=10, distort_translate=2, elastic_alpha=34,
                    elastic_sigma=4)  # (d): Simard's elastic setting and Ciresan's affine ranges, all at once
 
@@ -120,15 +119,21 @@ def best_rate(fn: Callable[[], int], repeats: int) -> float:
     return best
 
 
-def loop_rate(cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor, background: float, repeats: int) -> float:
+def first(data: DeviceData, n: int) -> DeviceData:
+    """`data` cut to its first n training images (a run's schedule is built over the images it gets)."""
+    return dataclasses.replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n])
+
+
+def loop_rate(cfg: TrainConfig, data: DeviceData, repeats: int) -> float:
     """Samples/s of our train_epoch for `cfg`, after a short untimed warm-up epoch (thread pool, allocator)."""
-    device = x.device
-    k = min(len(y), 4 * cfg.batch_size)
-    train_epoch(build_run(cfg, k, device, MNIST_SHAPE, 10), x[:k], y[:k], background)
-    run = build_run(cfg, len(y), device, MNIST_SHAPE, 10)
+    device = data.train_x.device
+    warm = first(data, min(len(data.train_y), 4 * cfg.batch_size))
+    train_epoch(build_run(cfg, warm, device), warm.train_x, warm.train_y, warm.background)
+    run = build_run(cfg, data, device)
+    x, y = data.train_x, data.train_y
 
     def ours() -> int:
-        train_epoch(run, x, y, background)
+        train_epoch(run, x, y, data.background)
         run.epoch += 1
         return len(y)
 
@@ -138,21 +143,20 @@ def loop_rate(cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor, background: fl
 def bench(splits: Splits, batch: int, samples: int, seed_cap: int, repeats: int, threads: int) -> dict:
     cfg = TrainConfig(batch_size=batch, threads=threads, device="cpu", precision="fp32")
     device = setup(cfg)
-    data = to_device(splits, device)
-    x, y = data.train_x[:samples], data.train_y[:samples]
-    ours_rate = loop_rate(cfg, x, y, data.background, repeats)
-    bf16_rate = loop_rate(dataclasses.replace(cfg, precision="bf16"), x, y, data.background, repeats)
-    aug_rate = loop_rate(dataclasses.replace(cfg, **DISTORTIONS), x, y, data.background, repeats)
+    data = first(to_device(splits, device), samples)
+    ours_rate = loop_rate(cfg, data, repeats)
+    bf16_rate = loop_rate(dataclasses.replace(cfg, precision="bf16"), data, repeats)
+    aug_rate = loop_rate(dataclasses.replace(cfg, **DISTORTIONS), data, repeats)
 
     m, s = splits.mean, splits.std
     n_seed = min(samples, seed_cap)
     df = seed_frame(splits.train_x[:n_seed], splits.train_y[:n_seed])
     loader = DataLoader(SeedDataset(df, lambda t: (t - m) / s), batch_size=batch, shuffle=True)
-    seed_run = build_run(cfg, n_seed, device, MNIST_SHAPE, 10)
+    seed_run = build_run(cfg, first(data, n_seed), device)
     seed_rate = best_rate(lambda: seed_epoch(seed_run, loader), repeats)
 
     gflops = ours_rate * flops_per_sample(cfg) / 1e9
-    return {"batch": batch, "seed_samples": n_seed, "ours_samples": len(y), "seed_sps": seed_rate,
+    return {"batch": batch, "seed_samples": n_seed, "ours_samples": len(data.train_y), "seed_sps": seed_rate,
             "ours_sps": ours_rate, "ratio": ours_rate / seed_rate, "ours_gflops": gflops,
             "bf16_sps": bf16_rate, "bf16_over_fp32": bf16_rate / ours_rate,
             "distorted_sps": aug_rate, "distortion_share": 1 - aug_rate / ours_rate}

@@ -26,16 +26,38 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
+TUNE_SIGINT = "TUNE_DISABLE_SIGINT_HANDLER"  # set while ours is in place: it forwards to Tune (below) instead
+
+
 class StopOnSignal:
-    """Handlers for SIGINT and SIGTERM; `signum` holds the first signal received (None if none)."""
+    """Handlers for SIGINT and SIGTERM; `signum` holds the first signal received (None if none).
+
+    As a context manager it puts back the handlers and the environment it found, so that a search
+    run in-process (a test, a notebook) leaves its caller's Ctrl-C as it was.
+    """
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self._in_loop = False
+        self._before: dict = {}
+        self._env_before: str | None = None
+
+    def __enter__(self) -> "StopOnSignal":
+        self._before = {s: signal.getsignal(s) for s in HANDLED}
+        self._env_before = os.environ.get(TUNE_SIGINT)
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._before.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        if self._env_before is None:
+            os.environ.pop(TUNE_SIGINT, None)
+        else:
+            os.environ[TUNE_SIGINT] = self._env_before
 
     def install(self) -> "StopOnSignal":
         """(Re)install both handlers: ray.init replaces SIGTERM's with its own sys.exit."""
-        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours forwards to Tune (below) instead
+        os.environ[TUNE_SIGINT] = "1"
         for s in HANDLED:
             signal.signal(s, self._handle)
         return self

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,9 +44,9 @@ class Splits:
     test_y: torch.Tensor
     mean: float
     std: float
+    classes: list[str]  # names, in label order
+    image_shape: tuple[int, int]  # (height, width)
     checksum: str = ""  # md5 of the source arrays, recorded in reports
-    classes: list[str] = field(default_factory=lambda: [str(d) for d in range(10)])  # names, in label order
-    image_shape: tuple[int, int] = (28, 28)  # (height, width)
 
     @property
     def in_features(self) -> int:

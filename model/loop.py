@@ -68,8 +68,8 @@ class DeviceData:
     val_x: torch.Tensor
     val_y: torch.Tensor
     background: float  # normalised value of a zero pixel, for shifted-in borders
-    image_shape: tuple[int, int] = (28, 28)  # (height, width) of the flattened rows
-    num_classes: int = 10
+    image_shape: tuple[int, int]  # (height, width) of the flattened rows
+    num_classes: int
 
 
 def to_device(splits: Splits, device: torch.device | str) -> DeviceData:
@@ -89,9 +89,9 @@ class Run:
     model: MLP
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    image_shape: tuple[int, int]  # (height, width) of the inputs, for the augmentation
     epoch: int = 0
     amp: torch.dtype | None = None  # autocast dtype of the forward pass (None = fp32)
-    image_shape: tuple[int, int] = (28, 28)  # (height, width) of the inputs, for the augmentation
     static_step: Any = None  # model.graphed.StaticStep once a static epoch ran (not part of the state)
 
     def state_dict(self) -> dict:
@@ -110,9 +110,9 @@ class Run:
         self.static_step = None  # new optimiser state tensors: a captured graph would still hold the old ones
 
 
-def build_run(cfg: TrainConfig, n_train: int, device: torch.device, image_shape: tuple[int, int],
-              num_classes: int) -> Run:
-    """The MLP for (H, W) images and K classes, its optimiser and schedule over n_train images."""
+def build_run(cfg: TrainConfig, data: DeviceData, device: torch.device) -> Run:
+    """The MLP for the data's (H, W) images and K classes, its optimiser and schedule over its training images."""
+    image_shape, num_classes, n_train = data.image_shape, data.num_classes, len(data.train_y)
     model = MLP(cfg.mlp(image_shape[0] * image_shape[1], num_classes)).to(device)
     params = model.parameters()
     if cfg.optimizer == "sgd":
@@ -133,7 +133,7 @@ def build_run(cfg: TrainConfig, n_train: int, device: torch.device, image_shape:
            cfg.dropout > 0, cfg.optimizer)
     probe = lambda: auto_dtype(key, lambda: MLP(cfg.mlp(in_features, num_classes)), cfg.batch_size,  # noqa: E731
                                in_features, num_classes, device)
-    return Run(cfg, model, opt, sched, amp=autocast_dtype(cfg.precision, device, probe), image_shape=tuple(image_shape))
+    return Run(cfg, model, opt, sched, image_shape=tuple(image_shape), amp=autocast_dtype(cfg.precision, device, probe))
 
 
 def train_epoch(

@@ -13,11 +13,14 @@ import torch
 from torch import nn
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MLPConfig:
-    in_features: int = 784  # H x W pixels, flattened (28 x 28 for MNIST); set from the data
+    """The network's shape. Inputs and classes come from the data, never a default: keyword-only, so
+    they stay required while the fields keep their order (a card's "mlp" is written in it)."""
+
+    in_features: int  # H x W pixels, flattened
     hidden_sizes: list[int] = field(default_factory=lambda: [512, 256])  # widths of the hidden layers
-    num_classes: int = 10  # output logits (the digits 0-9 for MNIST); set from the data
+    num_classes: int  # output logits, one per class
     dropout: float = 0.2  # drop probability after each hidden block; 0 disables it
     layer_norm: bool = True  # LayerNorm after each hidden Linear, as in the notebook
 

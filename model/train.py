@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                  DataShape(splits.in_features, len(splits.classes), len(splits.train_y)))
     held = claim_run(out)  # noqa: F841 — the lock is held until the process ends
     data = to_device(splits, device)
-    run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    run = build_run(cfg, data, device)
     print(f"data {splits.sizes()}, {len(splits.classes)} classes of {splits.image_shape[0]}x{splits.image_shape[1]} "
           f"images, model {cfg.hidden_sizes} ({count_params(run.model):,} parameters), device {device}")
 

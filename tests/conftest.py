@@ -140,7 +140,7 @@ def trained_model(trained_splits, tmp_path_factory) -> Path:
     cfg = TrainConfig(epochs=1, batch_size=64, threads=1)
     device = setup(cfg)
     data = to_device(trained_splits, device)
-    run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    run = build_run(cfg, data, device)
     fit(run, data)
     folder = tmp_path_factory.mktemp("runs") / "one-epoch"
     save(folder, run.model.eval(), card_for(run.model, trained_splits, {"subset": TRAINED_SLICE}))

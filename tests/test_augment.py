@@ -135,7 +135,7 @@ def test_a_distorted_run_repeats_exactly_and_differs_from_a_plain_one(small_spli
         c = TrainConfig(epochs=2, batch_size=64, hidden_sizes=[32], threads=1, **kw)
         device = setup(c)
         data = to_device(small_splits, device)
-        return fit(build_run(c, len(data.train_y), device, data.image_shape, data.num_classes), data)
+        return fit(build_run(c, data, device), data)
 
     keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
     first, again, plain = history(**ALL), history(**ALL), history()

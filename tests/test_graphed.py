@@ -15,7 +15,7 @@ def twin_runs(splits, **kw):
     for _ in range(2):
         device = setup(cfg)
         data = to_device(splits, device)
-        runs.append(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes))
+        runs.append(build_run(cfg, data, device))
     return cfg, data, runs
 
 
@@ -113,7 +113,7 @@ def test_distortions_are_captured_in_the_cuda_graph(small_splits):
                       elastic_alpha=34, elastic_sigma=4)
     device = setup(cfg)
     data = to_device(small_splits, device)
-    run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    run = build_run(cfg, data, device)
     m = train_epoch(run, data.train_x, data.train_y, data.background)
     assert run.static_step is not None and run.static_step.graph is not None and not m["diverged"]
 
@@ -130,7 +130,7 @@ def test_cuda_graph_epochs_learn_as_eager_ones_do(small_splits):
         cfg = TrainConfig(epochs=3, batch_size=32, device="cuda", cuda_graphs=graphs)
         device = setup(cfg)
         data = to_device(small_splits, device)
-        run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+        run = build_run(cfg, data, device)
         accs[graphs] = fit(run, data)[-1]["val_accuracy"]
         if graphs:
             assert run.static_step is not None and run.static_step.graph is not None

@@ -29,8 +29,9 @@ def refusal(params: dict, memory: int | None = GB16, **fixed) -> str:
 
 def test_parameter_count_matches_the_mlp():
     # Rule: n_params counts model.mlp.MLP's parameters (Linear layers and LayerNorm) exactly.
-    assert n_params([512, 256]) == count_params(MLP(MLPConfig(hidden_sizes=[512, 256]))) == 537_354
-    assert n_params([7, 3]) == count_params(MLP(MLPConfig(hidden_sizes=[7, 3]))) == 5_579
+    mnist = lambda hidden: MLP(MLPConfig(in_features=784, hidden_sizes=hidden, num_classes=10))  # noqa: E731
+    assert n_params([512, 256]) == count_params(mnist([512, 256])) == 537_354
+    assert n_params([7, 3]) == count_params(mnist([7, 3])) == 5_579
 
 
 def test_estimate_is_the_documented_formula():

@@ -14,6 +14,9 @@ from model.config import TrainConfig
 from model.loop import build_run, fit, setup, to_device, train_epoch
 
 
+MNIST = dict(in_features=784, num_classes=10)  # the network's inputs and outputs on MNIST
+
+
 def small_cfg(**kw) -> TrainConfig:
     base = dict(epochs=2, batch_size=64, hidden_sizes=[64, 32], threads=1, lr=0.05)
     return TrainConfig(**{**base, **kw})
@@ -21,7 +24,7 @@ def small_cfg(**kw) -> TrainConfig:
 
 def test_output_is_logits_of_shape_batch_by_10():
     # Rule: the network maps (B, 28, 28) or (B, 784) to (B, 10) float32 logits (no softmax inside).
-    m = MLP(MLPConfig(hidden_sizes=[32]))
+    m = MLP(MLPConfig(**MNIST, hidden_sizes=[32]))
     for x in (torch.randn(5, 28, 28), torch.randn(5, 784)):
         out = m(x)
         assert out.shape == (5, 10) and out.dtype == torch.float32
@@ -33,7 +36,7 @@ def test_output_is_logits_of_shape_batch_by_10():
 def test_he_initialisation_statistics():
     # Rule: Linear weights are Kaiming-normal for ReLU (std = sqrt(2 / fan_in)), biases zero.
     torch.manual_seed(0)
-    m = MLP(MLPConfig(hidden_sizes=[1024, 512]))
+    m = MLP(MLPConfig(**MNIST, hidden_sizes=[1024, 512]))
     linears = [l for l in m.modules() if isinstance(l, torch.nn.Linear)]
     assert [l.in_features for l in linears] == [784, 1024, 512]
     for l in linears:
@@ -46,9 +49,9 @@ def test_he_initialisation_statistics():
 
 def test_architecture_order_and_options():
     # Rule: blocks are Linear -> LayerNorm -> ReLU -> Dropout; layer_norm/dropout can be switched off.
-    kinds = [type(l).__name__ for l in MLP(MLPConfig(hidden_sizes=[8], dropout=0.1)).net]
+    kinds = [type(l).__name__ for l in MLP(MLPConfig(**MNIST, hidden_sizes=[8], dropout=0.1)).net]
     assert kinds == ["Linear", "LayerNorm", "ReLU", "FastDropout", "Linear"]
-    kinds = [type(l).__name__ for l in MLP(MLPConfig(hidden_sizes=[8, 4], dropout=0, layer_norm=False)).net]
+    kinds = [type(l).__name__ for l in MLP(MLPConfig(**MNIST, hidden_sizes=[8, 4], dropout=0, layer_norm=False)).net]
     assert kinds == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
 
 
@@ -67,9 +70,10 @@ def test_loss_falls_on_a_fixed_batch(small_splits):
     # Rule: repeated steps on one batch drive its loss down (the model can learn).
     cfg = small_cfg(dropout=0.0, schedule="none")
     device = setup(cfg)
-    data = to_device(small_splits, device)
-    run = build_run(cfg, 256, device, (28, 28), 10)
-    x, y = data.train_x[:256], data.train_y[:256]
+    full = to_device(small_splits, device)
+    data = dataclasses.replace(full, train_x=full.train_x[:256], train_y=full.train_y[:256])
+    run = build_run(cfg, data, device)
+    x, y = data.train_x, data.train_y
     losses = [train_epoch(run, x, y)["train_loss"] for _ in range(15)]
     assert losses[-1] < 0.3 * losses[0]
 
@@ -80,7 +84,7 @@ def test_same_seed_same_metrics(small_splits):
         cfg = small_cfg(seed=seed, augment_shift=1)
         device = setup(cfg)
         data = to_device(small_splits, device)
-        return fit(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes), data)
+        return fit(build_run(cfg, data, device), data)
 
     a, b, c = history(3), history(3), history(4)
     strip = lambda h: [{k: v for k, v in e.items() if k != "epoch_time_s"} for e in h]  # noqa: E731
@@ -93,7 +97,7 @@ def test_training_reaches_useful_accuracy(small_splits):
     cfg = small_cfg(hidden_sizes=[128], epochs=3)
     device = setup(cfg)
     data = to_device(small_splits, device)
-    hist = fit(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes), data)
+    hist = fit(build_run(cfg, data, device), data)
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert hist[-1]["val_accuracy"] > 0.8 and not hist[-1]["diverged"]
 
@@ -103,7 +107,7 @@ def test_divergence_is_detected_not_raised(small_splits):
     cfg = small_cfg(lr=1e6, epochs=5, momentum=0.0, schedule="none", layer_norm=False, dropout=0.0)
     device = setup(cfg)
     data = to_device(small_splits, device)
-    hist = fit(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes), data)
+    hist = fit(build_run(cfg, data, device), data)
     assert hist[-1]["diverged"] and len(hist) < 5
 
 
@@ -112,12 +116,12 @@ def test_resume_from_state_repeats_exactly(small_splits):
     cfg = small_cfg(epochs=2, seed=5)
     device = setup(cfg)
     data = to_device(small_splits, device)
-    full = fit(build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes), data)
+    full = fit(build_run(cfg, data, device), data)
     setup(cfg)  # same initial weights as `full`
-    first = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    first = build_run(cfg, data, device)
     fit(first, data, on_epoch=lambda m, r: False)
     state = first.state_dict()
-    resumed = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    resumed = build_run(cfg, data, device)
     resumed.load_state_dict(state)
     rest = fit(resumed, data)
     assert [h["epoch"] for h in rest] == [2]
@@ -150,8 +154,8 @@ def test_latency_is_measured_per_batch_of_1000():
     from tuning.driver.trainable import latency_ms
 
     torch.set_num_threads(1)
-    small = latency_ms(MLP(MLPConfig(hidden_sizes=[16])), torch.device("cpu"))
-    big = latency_ms(MLP(MLPConfig(hidden_sizes=[2048, 2048])), torch.device("cpu"))
+    small = latency_ms(MLP(MLPConfig(**MNIST, hidden_sizes=[16])), torch.device("cpu"))
+    big = latency_ms(MLP(MLPConfig(**MNIST, hidden_sizes=[2048, 2048])), torch.device("cpu"))
     assert 0 < small < big
 
 
@@ -164,7 +168,7 @@ def test_bf16_precision_learns_like_fp32_and_keeps_fp32_weights(small_splits):
     for precision in ("fp32", "bf16"):
         cfg = small_cfg(epochs=3, precision=precision)
         setup(cfg)
-        run = build_run(cfg, len(data.train_y), torch.device("cpu"), data.image_shape, data.num_classes)
+        run = build_run(cfg, data, torch.device("cpu"))
         acc[precision] = fit(run, data)[-1]["val_accuracy"]
         assert run.amp == (torch.bfloat16 if precision == "bf16" else None)
         assert all(p.dtype == torch.float32 for p in run.model.parameters())

@@ -81,7 +81,7 @@ def make_folder(root, name="grid_a", model=True, test_report=True, **kw):
     if test_report:
         (folder / "test_report.json").write_text(json.dumps(TEST_REPORT))
     if model:
-        torch.save(MLP(MLPConfig(hidden_sizes=[32])).state_dict(), folder / "model.pt")
+        torch.save(MLP(MLPConfig(in_features=784, hidden_sizes=[32], num_classes=10)).state_dict(), folder / "model.pt")
     return folder
 
 
@@ -133,7 +133,7 @@ def test_summary_names_best_trial_and_test_accuracy(tmp_path):
 def test_model_not_matching_config_is_input_error(tmp_path):
     # Rule: a model.pt that does not fit best.json's architecture is one InputError naming model.pt.
     folder = make_folder(tmp_path, model=False)
-    torch.save(MLP(MLPConfig(hidden_sizes=[16])).state_dict(), folder / "model.pt")
+    torch.save(MLP(MLPConfig(in_features=784, hidden_sizes=[16], num_classes=10)).state_dict(), folder / "model.pt")
     with pytest.raises(InputError, match="model.pt"):
         redraw(folder, load_tables(folder))
 

@@ -17,7 +17,7 @@ import optuna  # the library: this module is tuning.optuna, imported by absolute
 from common.atomic import atomic_write
 from common.cli import run_cli
 from common.errors import InputError
-from tuning.driver.cli import Finished, make_parser, params_of, retrain, run_search
+from tuning.driver.cli import Finished, SearchKind, params_of, retrain, run_search
 from tuning.driver.preflight import check_journal, check_study_db
 from model.config import TrainConfig
 from tuning.driver.runner import METRIC, Search, SearchConfig, scheduler_name
@@ -203,13 +203,6 @@ def after_search(f: Finished) -> None:
           f"trial {small['ray_trial_id']} ({metrics[1]} {small[metrics[1]]:.4g}, val {100 * small[METRIC]:.2f} %)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    defaults = OptunaConfig()
-    return run_search("optuna", argv, make_parser("python -m tuning.optuna", __doc__, OptunaConfig), optuna_search,
-                      after=after_search, defaults=defaults, extendable=True,
-                      check=check_study)
-
-
 def check_study(cfg: OptunaConfig, out: Path) -> None:
     """The study a search will write: --storage opens (and holds this study exactly when resuming),
     or on --resume the folder's study file is whole."""
@@ -220,6 +213,14 @@ def check_study(cfg: OptunaConfig, out: Path) -> None:
             check_study_db(out / SQLITE)
         else:
             check_journal(out / JOURNAL)
+
+
+OPTUNA = SearchKind("optuna", __doc__, OptunaConfig(), optuna_search, check=check_study, after=after_search,
+                    extendable=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_search(OPTUNA, argv)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], t
     for c, phase in jobs:
         c = dataclasses.replace(c, threads=threads)
         setup(c)
-        run = build_run(c, len(data.train_y), device, data.image_shape, data.num_classes)
+        run = build_run(c, data, device)
         fit(run, data, on_epoch=lambda m, _r, d=done, ph=phase: progress and progress(ph, d + m["epoch"], total))
         done += c.epochs
         runs.append(run)

@@ -145,7 +145,7 @@ def train_trial(config: dict[str, Any], splits: Splits, base: TrainConfig, measu
     cfg = apply_params(base, config)
     device = setup(cfg)
     data = device_data(splits, device)
-    run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    run = build_run(cfg, data, device)
     saved, source = start_state(tune.get_checkpoint(), folders)
     history: list[dict[str, Any]] = saved["history"] if saved else []
     if saved is not None:  # a retried or resumed trial carries on from its last epoch

@@ -3,6 +3,7 @@ saved model, and Optuna's own plots of its study. `redraw` saves them.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -43,10 +44,18 @@ def search_data(t: Tables) -> Any:
     return DataConfig(**{k: v for k, v in saved.items() if k in known})
 
 
-def load_model(t: Tables) -> Any:
+def _stored_data(t: Tables) -> Any:
+    """The data set (data.dataset.Dataset) the search ran on, read again from its source."""
+    from data.source import load_dataset
+
+    return load_dataset(search_data(t))
+
+
+def load_model(t: Tables, stored: Callable[[], Any] | None = None) -> Any:
     """model.pt as model.mlp.MLP: from its card (model.json) when there is one; in older folders from
-    best.json's config, at the image shape and classes of test_report.json (MNIST's before those);
-    None when a file is missing."""
+    best.json's config, at the image shape and classes of test_report.json, or, where it lacks them, of
+    the data set the search ran on (`stored()`, read from search.json's data when not given); None
+    when a file is missing."""
     path = t.folder / "model.pt"
     if path.is_file() and path.with_suffix(".json").is_file():
         from model.card import load
@@ -66,8 +75,11 @@ def load_model(t: Tables) -> Any:
         cfg["hidden_sizes"] = decode_sizes(cfg["hidden_sizes"])
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     report = t.test_report or {}
-    h, w = report.get("image_shape", (28, 28))
-    classes = len(report.get("classes", range(10)))
+    if "image_shape" not in report or "classes" not in report:
+        data = stored() if stored is not None else _stored_data(t)
+        report = {"image_shape": data.image_shape, "classes": data.classes, **report}
+    h, w = report["image_shape"]
+    classes = len(report["classes"])
     model = MLP(TrainConfig(**{k: v for k, v in cfg.items() if k in known}).mlp(h * w, classes))
     try:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -79,16 +91,16 @@ def load_model(t: Tables) -> Any:
 def predictions_plot(t: Tables, n: int = 32) -> Any:
     """The first n test images of the search's data, 'predicted/true' by the saved best model, normalised
     as its retrain was (test_report.json; older folders: recomputed over the training images)."""
-    model = load_model(t)
+    stored = functools.cache(lambda: _stored_data(t))  # read once, and only when a model is there
+    model = load_model(t, stored)
     if model is None:
         return None
-    from data.source import load_dataset
     from data.splits import mean_std
     from tuning.results.plots import predictions_grid
 
     import torch
 
-    data = load_dataset(search_data(t))
+    data = stored()
     norm = (t.test_report or {}).get("normalisation")
     mean, std = (norm["mean"], norm["std"]) if norm else mean_std(torch.from_numpy(data.train_x))
     trial = (t.best or {}).get("trial_id")  # best.json may have been deleted; model.json suffices
