@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cli import run_cli
-from tuning.driver.cli import make_parser, run_search
+from tuning.driver.cli import SearchKind, run_search
 from model.config import TrainConfig
 from tuning.driver.runner import Search, SearchConfig
 from tuning.search.space import NOTEBOOK_BEST, SearchSpace, SpaceError, encode_sizes
@@ -37,10 +37,9 @@ def grid_points(space: SearchSpace, seed: int) -> list[dict[str, Any]]:
 
     Asynchronous ASHA judges a trial against the trials that reached its rung before it. Strong
     trials early set a high bar, so weak ones stop at the first rung; weak ones early get promoted
-    for lack of company. On benchmarks.tuning's grid this order spends 0.18 of FIFO's trial-epochs
-    (simulated on FIFO's curves) against 0.33 on average in random orders (5-95 %: 0.25-0.44).
-    Nearness is in log learning rate and log batch size; ties, and the parameters the notebook did
-    not tune, go in a seeded random order.
+    for lack of company, so this order spends fewer trial-epochs than a random one does
+    (benchmarks/README.md, "ASHA against FIFO"). Nearness is in log learning rate and log batch
+    size; ties, and the parameters the notebook did not tune, go in a seeded random order.
     """
     missing = [n for n, p in space.params.items() if p.values is None]
     if missing:
@@ -60,10 +59,11 @@ def distance_to_notebook_best(point: dict[str, Any]) -> float:
                if isinstance(point.get(k), (int, float)) and point[k] > 0)
 
 
+GRID = SearchKind("grid", __doc__, SearchConfig(space="grid"), grid_search)
+
+
 def main(argv: list[str] | None = None) -> int:
-    defaults = SearchConfig(space="grid")
-    return run_search("grid", argv, make_parser("python -m tuning.grid", __doc__, SearchConfig), grid_search,
-                      defaults=defaults)
+    return run_search(GRID, argv)
 
 
 if __name__ == "__main__":
