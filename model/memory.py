@@ -39,18 +39,18 @@ EVAL_BATCH = 8192  # model.loop.predict's batch
 class DataShape:
     """What the estimate needs to know of the data: pixels per image, classes, training images."""
 
-    in_features: int = 784  # MNIST's 28 x 28
-    classes: int = 10
-    images: int = 60_000
+    in_features: int  # pixels per image
+    classes: int
+    images: int  # training images (the largest batch a trial can take)
 
 
-def n_params(hidden: Sequence[int], data: DataShape = DataShape()) -> int:
+def n_params(hidden: Sequence[int], data: DataShape) -> int:
     """Parameters of model.mlp.MLP with these hidden widths, LayerNorm included."""
     widths = [data.in_features, *hidden, data.classes]
     return sum((a + 1) * b for a, b in zip(widths, widths[1:])) + 2 * sum(hidden)
 
 
-def trial_bytes(hidden: Sequence[int], batch_size: int, data: DataShape = DataShape()) -> int:
+def trial_bytes(hidden: Sequence[int], batch_size: int, data: DataShape) -> int:
     """The estimate of one run's peak memory (see the module docstring)."""
     batch = min(batch_size, data.images)
     per_image = data.in_features + sum(hidden) + data.classes

@@ -14,6 +14,8 @@ from tuning.search.space import SpaceError, load_space, parse_space
 GB16 = 16 * 10**9
 TAIL = "per trial (parameters, gradients, optimiser state and activations at batch"
 
+MNIST_SHAPE = DataShape(in_features=784, classes=10, images=60_000)  # MNIST's training set
+
 
 def space(params: dict, **fixed):
     return parse_space({"fixed": fixed, "params": params}, "s.yaml")
@@ -22,7 +24,7 @@ def space(params: dict, **fixed):
 def refusal(params: dict, memory: int | None = GB16, **fixed) -> str:
     s = space(params, **fixed)
     with pytest.raises(SpaceError) as e:
-        check_limits(s, s.base_config(), 12, memory=memory)
+        check_limits(s, s.base_config(), 12, MNIST_SHAPE, memory=memory)
     assert "\n" not in str(e.value)
     return str(e.value)
 
@@ -30,18 +32,18 @@ def refusal(params: dict, memory: int | None = GB16, **fixed) -> str:
 def test_parameter_count_matches_the_mlp():
     # Rule: n_params counts model.mlp.MLP's parameters (Linear layers and LayerNorm) exactly.
     mnist = lambda hidden: MLP(MLPConfig(in_features=784, hidden_sizes=hidden, num_classes=10))  # noqa: E731
-    assert n_params([512, 256]) == count_params(mnist([512, 256])) == 537_354
-    assert n_params([7, 3]) == count_params(mnist([7, 3])) == 5_579
+    assert n_params([512, 256], MNIST_SHAPE) == count_params(mnist([512, 256])) == 537_354
+    assert n_params([7, 3], MNIST_SHAPE) == count_params(mnist([7, 3])) == 5_579
 
 
 def test_estimate_is_the_documented_formula():
     # Rule: 4 B x (4 x params + (6 x batch + 2 x 8192) x (784 + sum(widths) + 10)) + 60,000 x 784 x 4 B of data.
-    assert trial_bytes([512, 256], 128) == 4 * (4 * 537_354 + (6 * 128 + 2 * 8192) * 1562) + 188_160_000 == 303_923_360
+    assert trial_bytes([512, 256], 128, MNIST_SHAPE) == 4 * (4 * 537_354 + (6 * 128 + 2 * 8192) * 1562) + 188_160_000 == 303_923_360
 
 
 def test_batch_beyond_the_training_split_counts_as_the_split():
     # Rule: no epoch batches more than MNIST's 60,000 training images, so larger batch sizes estimate as 60,000.
-    assert trial_bytes([64], 10**6) == trial_bytes([64], 60_000)
+    assert trial_bytes([64], 10**6, MNIST_SHAPE) == trial_bytes([64], 60_000, MNIST_SHAPE)
 
 
 def test_huge_width_is_refused_naming_width_and_value():
@@ -76,7 +78,7 @@ def test_limit_is_this_machines_physical_memory_on_cpu():
     phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     s = space({"lr": {"values": [0.1]}}, hidden_sizes=[10**9])
     with pytest.raises(SpaceError) as e:
-        check_limits(s, s.base_config(device="cpu"), 12)
+        check_limits(s, s.base_config(device="cpu"), 12, MNIST_SHAPE)
     assert str(e.value).endswith(f"; this machine has {phys / 1e9:.1f} GB")
 
 
@@ -85,14 +87,14 @@ def test_shipped_spaces_pass(name):
     # Rule: every shipped space fits this machine and none searches epochs.
     s = load_space(name)
     assert "epochs" not in s.params
-    check_limits(s, s.base_config(), s.base_config().epochs)
+    check_limits(s, s.base_config(), s.base_config().epochs, MNIST_SHAPE)
 
 
 def test_searched_epochs_is_refused():
     # Rule: epochs is every trial's maximum (ASHA's max_t), so searching it is one SpaceError naming the file.
     s = space({"epochs": {"distribution": "int", "low": 1, "high": 100_000}, "lr": {"values": [0.1]}})
     with pytest.raises(SpaceError) as e:
-        check_limits(s, s.base_config(epochs=1), 1)
+        check_limits(s, s.base_config(epochs=1), 1, MNIST_SHAPE)
     assert str(e.value) == ("s.yaml: params: epochs cannot be searched (it is every trial's maximum, ASHA's max_t, "
                             "1 here); set fixed.epochs or --epochs")
 

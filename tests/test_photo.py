@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.photos import render
 from data import photo
 from data.photo import prepare, read_photos
-from tests.photos import render
 
 
 def bbox(x: np.ndarray) -> tuple[int, int]:

@@ -140,3 +140,35 @@ def test_readme_documents_the_schema():
     assert tuple(re.findall(r"`([a-z_]+)`", epochs.split("|")[2])) == EPOCH_COLUMNS
     assert set(METRIC_COLUMNS) <= set(named)
     assert tuple(n for n in named if n in STATUSES) == STATUSES
+
+
+DATA_SHAPE_NAMES = {"image_shape", "num_classes", "classes", "in_features", "images"}
+
+
+def fixed_size(node: ast.expr | None) -> bool:
+    """A default that is a number or a tuple of numbers: a data set's size written into the code."""
+    try:
+        v = ast.literal_eval(node) if node is not None else None
+    except ValueError:
+        return False
+    return isinstance(v, int) or (isinstance(v, tuple) and bool(v) and all(isinstance(x, int) for x in v))
+
+
+def test_no_data_shape_has_a_default():
+    # Rule: the shape and classes of the data come from the data object: no function argument or
+    # dataclass field of those names defaults to a size (MNIST's (28, 28) and 10 crept in that way);
+    # None ("not given") is fine.
+    assert fixed_size(ast.parse("(28, 28)", mode="eval").body) and not fixed_size(ast.parse("None", mode="eval").body)
+    found = []
+    for m, p in modules().items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                pos = a.posonlyargs + a.args
+                named = list(zip(pos[len(pos) - len(a.defaults):], a.defaults)) + list(zip(a.kwonlyargs, a.kw_defaults))
+                found += [f"{m}.{node.name}({arg.arg})" for arg, d in named
+                          if arg.arg in DATA_SHAPE_NAMES and fixed_size(d)]
+            elif isinstance(node, ast.ClassDef):
+                found += [f"{m}.{node.name}.{s.target.id}" for s in node.body if isinstance(s, ast.AnnAssign)
+                          and isinstance(s.target, ast.Name) and s.target.id in DATA_SHAPE_NAMES and fixed_size(s.value)]
+    assert found == []

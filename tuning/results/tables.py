@@ -1,6 +1,6 @@
 """The results schema: what trials.csv and epochs.csv hold, read back, and ranked.
 
-Every other module (results.py writes, summary.py and plots.py read, README documents) takes the
+Every other module (reading.py writes, summary.py and plots.py read, README documents) takes the
 column names, the status values and the hidden_sizes codec from here.
 """
 from __future__ import annotations

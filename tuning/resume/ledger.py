@@ -1,12 +1,12 @@
 """results/<name>/trials.jsonl: an append-only record of every trial that started and ended.
 
-Why: Ray saves its experiment state every ten seconds or more, because each save rewrites every
-trial's state (saving on every step grew as N² over a search). A driver killed between two saves
+Why: Ray saves its experiment state at most once a minute (tuning/driver/ray_env.py), because each
+save rewrites every trial's state (saving on every step grew as N² over a search). A driver killed between two saves
 leaves a state that lags: trials that ended since look unfinished, and trials started since are
 unknown to it, so the searcher asks for them again (the grid the same point, Optuna the stored
 trial: tuning/search/searcher.py). The driver appends a line here as each trial starts and ends, and
 --resume reads it (`Carry`): a trial that ended is not trained again, and a trial started again
-continues from the checkpoints of the incarnation Ray lost. A line is ~0.3 KB; nothing is rewritten.
+continues from the checkpoints of the incarnation Ray lost. Lines are only appended, never rewritten.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Budgets that follow the data: how long a trial trains before a rung may judge it.
 
 Rungs are counted in epochs, and an epoch of a few thousand images is a handful of optimiser steps:
-sync halving judged trials of a 1,248-image set after 30 steps at batch 128 and stopped nearly all.
+on a small set a rung at a fixed epoch judges trials that have hardly begun to learn, and stops
+nearly all of them (benchmarks/README.md, issue 29, "Small sets").
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Checks of a search space against what its trials can run, made before anything is created.
 
 Two spaces used to fail only once the search ran: one searching `epochs` (ASHA's max_t is the
-`--epochs` of every trial, so a searched value up to 100,000 ran 1,418 epochs despite
-`--epochs 1`), and one with a width of 10^7 (every trial died of an out-of-memory traceback).
+`--epochs` of every trial, so a searched value ran trials far past `--epochs`), and one with a
+width of 10^7 (every trial died of an out-of-memory traceback).
 The memory estimate of one trial is model/memory.py's; here it is applied to the largest network
 and batch size a space can build.
 """
@@ -42,13 +42,13 @@ def largest_batch(space: SearchSpace, base: TrainConfig) -> int:
     return base.batch_size
 
 
-def check_limits(space: SearchSpace, base: TrainConfig, max_epochs: int, memory: int | None = None,
-                 data: DataShape = DataShape()) -> None:
+def check_limits(space: SearchSpace, base: TrainConfig, max_epochs: int, data: DataShape,
+                 memory: int | None = None) -> None:
     """Refuse, in one line, a space no trial of which can run as asked.
 
     `base` is the space's fixed settings with the flags on top, `max_epochs` every trial's maximum
     (ASHA's max_t); `memory` replaces the memory of the device found here (tests); `data` is the shape of
-    the data set (MNIST's until it has been read).
+    the data set.
     """
     if "epochs" in space.params:
         raise SpaceError(f"{space.path}: params: epochs cannot be searched (it is every trial's maximum, ASHA's "
@@ -64,5 +64,5 @@ def check_limits(space: SearchSpace, base: TrainConfig, max_epochs: int, memory:
 def fitting(splits: "Splits", space: SearchSpace, base: TrainConfig) -> "Splits":
     """`splits`, once check_limits agrees that trials on data of its shape fit this machine."""
     shape = DataShape(splits.in_features, len(splits.classes), len(splits.train_y))
-    check_limits(space, base, base.epochs, data=shape)
+    check_limits(space, base, base.epochs, shape)
     return splits

@@ -1,5 +1,6 @@
-"""Photo-like renderings of digits for prediction tests: dark ink on a light, unevenly lit, noisy
-page, the digit at another size and anywhere on it."""
+"""Photo-like renderings of digits: dark ink on a light, unevenly lit, noisy page, the digit at
+another size and anywhere on it. Test data for model.predict's photo path, shared by
+benchmarks.predict (its accuracy on photos) and tests/test_photo.py."""
 from __future__ import annotations
 
 import numpy as np
