@@ -3,7 +3,7 @@
 1. Accuracy. The model (--model, or one trained here: 3 epochs of the default MLP on MNIST) is
    scored on the first --photos test digits as they are, and on photo-like renderings of the same
    digits saved as JPEG: dark ink on a light page with a lighting gradient and noise, the digit
-   36-270 px tall anywhere on a 100-300 px page (tests/photos.py). The photos go through
+   36-270 px tall anywhere on a 100-300 px page (benchmarks/photos.py). The photos go through
    `model.predict` itself (--csv), so the preparation, batching and output are what a user gets.
 2. Speed. --images test digits are written as 28x28 PNG files into one folder, and `model.predict
    MODEL FOLDER --csv OUT` is timed with one worker process and with the default pool.
@@ -34,7 +34,7 @@ def train_model(folder: Path) -> Path:
     device = setup(cfg)
     splits = load_splits(DataConfig())
     data = to_device(splits, device)
-    run = build_run(cfg, len(data.train_y), device, data.image_shape, data.num_classes)
+    run = build_run(cfg, data, device)
     fit(run, data)
     save(folder, run.model.eval(), card_for(run.model, splits, {}))
     return folder
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     from data.source import DataConfig, load_dataset
     from model.card import load
     from model.inference import probabilities
-    from tests.photos import render
+    from benchmarks.photos import render
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="a run or search folder; default: train one here (3 epochs)")

@@ -2,9 +2,9 @@
 
 Every trial is fake: it sleeps `--epoch-s` per epoch and reports the metrics the real trainable
 reports, with a 4 KB checkpoint wherever the real one checkpoints (tuning.resume.checkpoints.checkpoint_due).
-Its workers do not import torch (about 480 MB each), so K = 64 fits in 24 GB.
+Its workers do not import torch, so many slots fit in a small machine's memory (benchmarks/README.md, Scale).
 Everything else is the project's own search code, run through `tuning.grid` / `tuning.optuna`
-main(): the Tuner, ASHA, the Optuna searcher and study.db, the trial record, checkpoint pruning,
+main(): the Tuner, ASHA, the Optuna searcher and study.log, the trial record, checkpoint pruning,
 the progress bar and the tables. Ray is started once, with `--slots` CPUs per K.
 
 Reported per run: fit s (Ray Tune's wall time), ideal s (trial-epochs × epoch_s / K), overhead
@@ -38,7 +38,7 @@ BLOB_FILE = "blob.bin"  # the fake's model state, beside the epoch history that 
 @dataclass(frozen=True)
 class Epochs:
     """All a fake trial reads of the TrainConfig. The real one (and the data splits) would import
-    torch into every worker: about 480 MB each, more than 24 GB at K = 64."""
+    torch into every worker: too much memory at K = 64 (benchmarks/README.md, Scale)."""
     epochs: int
 
 
@@ -159,7 +159,7 @@ def main() -> None:
     EPOCH_S = args.epoch_s
 
     import ray
-    from optuna.samplers._tpe import _truncnorm
+    from tuning.compat import restore_log_ndtr
 
     import tuning.search.sampler
     import tuning.driver.runner
@@ -178,9 +178,7 @@ def main() -> None:
             # the A/B: without no_json_logger's setting, Ray adds its JSON logger beside the CSV one
             tuning.driver.runner.no_json_logger = (lambda: os.environ.pop(AUTO_LOGGERS, None)) if ray_json else no_json_logger
             # the other: TPE with Optuna's own log Φ (one element at a time in Python), as before this stop's change
-            optunas = tuning.search.sampler.OPTUNAS_LOG_NDTR
-            tuning.search.sampler.vectorised_log_ndtr = (
-                (lambda: setattr(_truncnorm, "_log_ndtr", optunas)) if slow_tpe else vectorised_log_ndtr)
+            tuning.search.sampler.vectorised_log_ndtr = restore_log_ndtr if slow_tpe else vectorised_log_ndtr
             # and: TPE shown every running trial past its threshold (the constant liar unbounded), as before
             tuning.search.study.BoundedTPESampler = (functools.partial(tuning.search.sampler.BoundedTPESampler, running=None)
                                               if all_running else tuning.search.sampler.BoundedTPESampler)

@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 import optuna
-from optuna.samplers._tpe import _truncnorm
 from optuna.trial import FrozenTrial, TrialState
 
-from tuning.search.sampler import OPTUNAS_LOG_NDTR
+from tuning.compat import restore_log_ndtr
 from tuning.search.space import DefineByRun, load_space
 from tuning.search.study import journal_storage, make_sampler
 
@@ -36,7 +35,7 @@ def ask_ms(trials: list[FrozenTrial], n: int, space: DefineByRun, running: int, 
     """Median milliseconds of one ask (sampling every parameter) with the first n trials finished."""
     study = optuna.create_study(direction="maximize", sampler=make_sampler("tpe", seed, False))
     if optunas_log_ndtr:
-        _truncnorm._log_ndtr = OPTUNAS_LOG_NDTR
+        restore_log_ndtr()
     study.add_trials(trials[:n])
     times = []
     for i in range(running + repeats):

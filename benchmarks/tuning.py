@@ -23,7 +23,8 @@ import yaml
 
 from tuning.grid import main as grid_main
 
-SPACE = {  # 6 x 2 x 4 = 48 trials of up to 9 epochs; 512-256 so one epoch outweighs Ray's ~0.05 s per trial
+SPACE = {  # 6 x 2 x 4 = 48 trials of up to 9 epochs; 512-256 so one epoch outweighs Ray's fixed cost per trial
+    # (benchmarks/README.md, ASHA against FIFO)
     "fixed": {"epochs": 9, "hidden_sizes": [512, 256], "schedule": "cosine"},
     "params": {"lr": {"values": [0.001, 0.003, 0.01, 0.03, 0.1, 0.3]}, "batch_size": {"values": [64, 256]},
                "dropout": {"values": [0.0, 0.1, 0.2, 0.3]}},

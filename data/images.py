@@ -11,9 +11,9 @@ sizes differ): an unreadable or too large image, a broken link, a folder where a
 
 Decoded arrays are cached (one .npz per folder and shape, under `cache_dir()`), keyed by every
 file's name, size and modification time: a search reads its data up to three times (the search,
-the retrain, the report), and users run `data`, `grid`, `optuna` on one folder in turn. One thread
-decodes ~4-9k small PNGs/s; threads were slower (the work is Python-bound) and a process pool
-gained at most 1.5x on 2 cores, so the cache is what makes repeated reads fast (benchmarks/images.py).
+the retrain, the report), and users run `data`, `grid`, `optuna` on one folder in turn. Decoding
+small PNGs is Python-bound: threads were slower and a process pool gained little, so the cache is
+what makes repeated reads fast (benchmarks/README.md, Own data).
 """
 from __future__ import annotations
 

@@ -180,7 +180,7 @@ def read_photos(paths: list[str], shape: tuple[int, int], pixel_range: tuple[flo
                 workers: int | None = None) -> list[np.ndarray | str]:
     """Every file's input array (or its one-line error naming the file, as text: unreadable, too
     large, gone, a broken link), in order, so one bad file never stops the others; many files go to
-    a process pool (preparing a photo is Python-bound, ~1 ms each: threads would not help)."""
+    a process pool (preparing a photo is Python-bound: threads would not help)."""
     import os
 
     workers = workers or len(os.sched_getaffinity(0))

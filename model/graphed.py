@@ -1,12 +1,12 @@
 """Training epochs of static-buffer steps, replayed as a CUDA graph on a GPU.
 
-At batch 16 a step on an H200 took ~1.4 ms, nearly all of it kernel launches and Python; its
-arithmetic needs about a microsecond (issue 14). Here every tensor a step touches keeps one
-address: the batch's indices, the gathered images and labels, the learning rate (a tensor the
-fused optimiser reads), the running loss and the correct count. So CUDA can capture the whole step
-once per run (the gather, the augmentation (shifts, distortions), dropout, forward, loss, backward and the fused
-optimiser step) and replay it with one launch per batch. The schedule's next rate is written into
-the rate tensor between replays, from the run's own scheduler stepped on a shadow optimiser.
+At small batch sizes a GPU step is nearly all kernel launches and Python; its arithmetic is a tiny
+share (issue 14). Here every tensor a step touches keeps one address: the batch's indices, the
+gathered images and labels, the learning rate (a tensor the fused optimiser reads), the running loss
+and the correct count. So CUDA can capture the whole step once per run (the gather, the augmentation
+(shifts, distortions), dropout, forward, loss, backward and the fused optimiser step) and replay it
+with one launch per batch. The schedule's next rate is written into the rate tensor between replays,
+from the run's own scheduler stepped on a shadow optimiser.
 
 On CPU nothing is captured and the same body runs as plain code: that is the testable core, which
 for a fixed seed makes the same updates as model.loop.train_step (tests/test_graphed.py). Where

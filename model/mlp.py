@@ -29,7 +29,7 @@ class FastDropout(nn.Module):
     """Inverted dropout whose CPU mask comes from numpy's PCG64 random bytes.
 
     torch's CPU dropout draws one Mersenne-Twister number per element and costs as much as
-    the largest matmul of this network; raw PCG64 bytes compared with a threshold are ~6x
+    the largest matmul of this network; raw PCG64 bytes compared with a threshold are far
     cheaper. p is quantised to 1/256 on CPU (0.2 -> 51/256). On CUDA, torch's own dropout.
     """
 

@@ -1,8 +1,8 @@
 """`precision: auto` decided by measuring: a short timed probe of fp32 against bf16 autocast steps.
 
 bf16 autocast pays only where the hardware multiplies bf16 natively *and* the matrices are big
-enough for the casts (extra kernels) to be worth it: on an H200, bf16 was 10-25 % slower than fp32
-at every batch size of these small MLPs (issue 14); on CPUs with AVX512-BF16/AMX it was faster.
+enough for the casts (extra kernels) to be worth it: on a GPU it was slower than fp32 at every
+batch size of these small MLPs (issue 14), on CPUs with AVX512-BF16/AMX faster (benchmarks/README.md).
 So `auto` times a few steps of both at the trial's shape (widths, batch size, device), once per
 process and shape, and takes bf16 only when it is clearly faster. Where bf16 is emulated (no
 native units) the answer is fp32 without probing: emulation is always slower.

@@ -117,10 +117,15 @@ def test_fail_orphans_fails_exactly_the_running_trials(running):
     assert [t.state for t in study.trials] == [State.COMPLETE] + [State.FAIL] * running
 
 
-def test_restore_hands_out_again_the_trials_started_after_the_save(tmp_path):
+@pytest.mark.parametrize("tested", [True, False])
+def test_restore_hands_out_again_the_trials_started_after_the_save(tmp_path, monkeypatch, tested):
     # Rule: a searcher restored from a state saved before trials b and c were handed out gives them to
     # the next Ray trials first, with their own parameters; b (running) is relinked to its new Ray id,
-    # c (already finished in the study) is not told again; then new trials are asked.
+    # c (already finished in the study) is not told again; then new trials are asked. The same with
+    # an untested Optuna (tuning.compat reads the stored states through the public API).
+    from tuning import compat
+
+    monkeypatch.setattr(compat, "OPTUNA_TESTED", tested)
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
     s = StudySearch(space=DefineByRun(SPACE), metric="val_accuracy", mode="max", max_epochs=3,
                     sampler=make_sampler("random", 0, False), seed=0, storage=storage, study_name="s")

@@ -9,7 +9,7 @@ import pytest
 
 from common.errors import InputError
 from tuning.driver.preflight import check_experiment
-from tuning.resume.state_backup import back_up, backup_of
+from tuning.resume.state_backup import back_up, backup_of, is_experiment_state
 
 STATE = {"trial_data": [["t1", "done"]], "runner_data": {"n": 1}}
 
@@ -107,3 +107,10 @@ def test_cut_searcher_state_without_backup_is_one_error_naming_it(tmp_path):
     searcher.write_bytes(b"\x80\x04")
     with pytest.raises(InputError, match=rf"{searcher}: damaged searcher state"):
         check_experiment(tmp_path / "tune")
+
+
+def test_experiment_states_and_their_backups_are_told_from_searcher_states(tmp_path):
+    # Rule: Ray's experiment state and its backup are read as JSON; the searcher's files as pickles.
+    names = ["experiment_state-2026-11-27_10-00-00.json", "experiment_state-2026-11-27_10-00-00.json.bak",
+             "searcher-state-2026-11-27_10-00-00.pkl", "search_gen_state-2026-11-27_10-00-00.json"]
+    assert [is_experiment_state(tmp_path / n) for n in names] == [True, True, False, False]

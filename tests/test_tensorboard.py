@@ -5,7 +5,10 @@ import math
 import struct
 from pathlib import Path
 
-from tuning.results.tensorboard import SCALARS, scalars
+import pytest
+
+from tuning import compat
+from tuning.results.tensorboard import SCALARS, scalars, tensorboard_logger
 
 
 def read_scalars(path: Path) -> dict[str, dict[int, float]]:
@@ -33,3 +36,34 @@ def test_scalars_are_the_epoch_metrics_under_rays_tags():
 
 def test_scalars_leave_out_values_that_are_not_finite():
     assert scalars({"train_loss": math.nan, "val_loss": math.inf, "val_accuracy": 0.5}) == {"ray/tune/val_accuracy": 0.5}
+
+
+class FakeTrial:
+    """What Ray's TensorBoard logger reads of a trial (no parameters: no hparams summary)."""
+
+    evaluated_params: dict = {}
+
+    def __init__(self, folder: Path):
+        self.local_path = str(folder)
+
+    def init_local_path(self) -> None:
+        Path(self.local_path).mkdir(parents=True, exist_ok=True)
+
+
+def test_a_trials_file_holds_the_epoch_metrics_only(tmp_path):
+    # Rule: each result writes its epoch metrics, at Ray's training iteration, and nothing else.
+    logger, trial = tensorboard_logger(), FakeTrial(tmp_path / "t")
+    for i in (1, 2):
+        logger.log_trial_result(i, trial, {"epoch": i, "val_accuracy": 0.5 + i / 10, "params": 1000,
+                                           "training_iteration": i, "time_total_s": 3.0})
+    logger.log_trial_end(trial)
+    [events] = (tmp_path / "t").glob("events.out.tfevents.*")
+    assert read_scalars(events) == {"ray/tune/val_accuracy": pytest.approx({1: 0.6, 2: 0.7})}
+
+
+def test_on_an_untested_ray_it_is_rays_own_logger(monkeypatch):
+    # Rule: where Ray is not a tested version, its own TBXLoggerCallback writes the files (public API only).
+    from ray.tune.logger import TBXLoggerCallback
+
+    monkeypatch.setattr(compat, "RAY_TESTED", False)
+    assert type(tensorboard_logger()) is TBXLoggerCallback

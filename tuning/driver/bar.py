@@ -15,9 +15,9 @@ class TrialBar:
     and shows trials running / done, the best validation accuracy and an estimate of the time left
     (tuning.driver.progress.Progress).
 
-    Why at most every DRAW_EVERY_S: drawing on every result cost the driver 0.6 ms per result, 4.5 ms
-    per Optuna trial at 1,000 trials (benchmarks/README.md, Scale); five draws a second still move
-    with every epoch a person can see, and close() draws the last state.
+    Why at most every DRAW_EVERY_S: drawing on every result was a visible share of the driver's CPU
+    per trial (benchmarks/README.md, Scale); five draws a second still move with every epoch a person
+    can see, and close() draws the last state.
     """
 
     def __init__(self, total: int, max_epochs: int, every_s: float = DRAW_EVERY_S):

@@ -28,7 +28,7 @@ from data.source import DataConfig, load_splits
 from model.config import TrainConfig
 from tuning.driver.bar import TrialBar, as_callback
 from tuning.driver.preflight import claim_folder, results_folder
-from tuning.driver.ray_env import check_address, init_ray, quiet_ray_env
+from tuning.driver.ray_env import check_address, init_ray, search_environment
 from tuning.driver.runner import (EXPERIMENT, Search, SearchConfig, build_tuner, finished_results, scheduler_name,
                                   storage_dir, unfinished_trials)
 from tuning.results.reading import best_trial, result_trial_id, tables, write_best, write_tables
@@ -116,8 +116,9 @@ def run_search(kind: SearchKind, argv: list[str] | None = None) -> int:
     Every input is checked before anything is written. SIGINT/SIGTERM leave partial tables marked
     interrupted (exit 130/143), which --resume continues.
     """
-    with StopOnSignal() as stop:
-        run = prepare(kind, argv, stop)
+    cfg, dcfg, space, base = settings(kind, argv)
+    with StopOnSignal() as stop, search_environment(cfg.ray_output):  # both put back as they were
+        run = prepare(kind, cfg, dcfg, space, base, stop)
         try:
             fitted = fit(run)  # the first signal ends Ray Tune's loop with its state saved
             trials = write_trial_tables(run, fitted)
@@ -156,11 +157,11 @@ def settings(kind: SearchKind, argv: list[str] | None) -> tuple[SearchConfig, Da
     return cfg, dcfg, space, base
 
 
-def prepare(kind: SearchKind, argv: list[str] | None, stop: StopOnSignal) -> Prepared:
+def prepare(kind: SearchKind, cfg: SearchConfig, dcfg: DataConfig, space: SearchSpace, base: TrainConfig,
+            stop: StopOnSignal) -> Prepared:
     """Check every input, then claim the folder, load the data (read once: trials get it through Ray's
     object store), start Ray, build the Search and write search.json."""
     t0 = time.perf_counter()
-    cfg, dcfg, space, base = settings(kind, argv)
     out = results_folder(cfg.results_dir, kind.name if cfg.name is None else cfg.name)
     files, folders = dcfg.inputs()
     check_output_folder("--results-dir", cfg.results_dir, out, files, folders)
@@ -170,7 +171,6 @@ def prepare(kind: SearchKind, argv: list[str] | None, stop: StopOnSignal) -> Pre
         check_address(cfg.address)
 
     def start_ray() -> None:
-        quiet_ray_env(cfg.ray_output)
         init_ray(cfg.address, cfg.ray_output, cfg.gpus_per_trial)
         stop.install()  # ray.init put its own SIGTERM handler in place
 

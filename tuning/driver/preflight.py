@@ -20,7 +20,8 @@ from common.errors import InputError
 
 from tuning.resume.checkpoints import STATE_FILE, histories, load_state
 from tuning.driver.runner import SearchConfig, experiments
-from tuning.resume.state_backup import EXPERIMENT_STATE, SEARCH_STATES, SUFFIX, backup_of, cut_files, newest
+from tuning.resume.state_backup import (EXPERIMENT_STATE, SEARCH_STATES, SUFFIX, backup_of, cut_files, is_experiment_state,
+                                        newest)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def check_experiment(path: Path, restore: bool = True) -> None:
     cut = cut_files(path)
     if not cut:
         return
-    what = lambda f: "experiment state" if f.name.startswith("experiment_state-") else "searcher state"  # noqa: E731
+    what = lambda f: "experiment state" if is_experiment_state(f) else "searcher state"  # noqa: E731
     for f in cut:
         if backup_of(f) is None:
             raise InputError(f"{f}: damaged {what(f)} (cut by a kill while it was saved, and no whole backup); "

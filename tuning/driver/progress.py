@@ -1,7 +1,7 @@
 """Where a search stands, for a progress line that moves with every epoch of every trial.
 
-A bar of finished trials stood at 0/50 for 9 minutes while two trials trained (issue 15): a person
-could not tell a working search from a hung one. `Progress` counts trial-epochs (each result a
+A bar of finished trials can stand still for many minutes while long trials train (issue 15): a
+person could not tell a working search from a hung one. `Progress` counts trial-epochs (each result a
 trial reports), trials running / finished / stopped early / failed, the best validation accuracy
 so far, and estimates the time left from the epoch times seen so far and the work left. Pure state
 and arithmetic: the CLI's tqdm bar draws `text()` and moves on every result. The estimate costs the

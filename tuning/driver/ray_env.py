@@ -2,11 +2,12 @@
 and which loggers it adds."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
-from typing import Any
+from typing import Any, Iterator
 
 from common.errors import InputError
 
@@ -14,14 +15,17 @@ AUTO_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"  # "1": Ray adds none of its
 MAX_PENDING = "TUNE_MAX_PENDING_TRIALS_PG"  # trials Ray creates (asking the searcher) ahead of free slots
 STATE_SAVE = "TUNE_GLOBAL_CHECKPOINT_S"  # seconds between Ray's saves of its experiment state ("auto": Ray's own)
 STATE_SAVE_S = 60  # ours, unless the variable is set: see state_saves
+QUIET = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+"""Ray's console output off (quiet_ray_env), unless the user set them."""
+SEARCH_VARIABLES = (AUTO_LOGGERS, MAX_PENDING, STATE_SAVE, *QUIET)
+"""Every variable a search sets; search_environment puts them back."""
 
 
 def no_json_logger() -> None:
     """Ray adds its JSON logger unless told not to; build_tuner passes its CSV logger instead.
 
-    Why: one result file per trial instead of two. py-spy put Ray's end-of-fit read of every
-    result.json (pandas.json_normalize) at a fifth of the driver's samples, but an A/B in one process
-    (grid, 1,000 trials) showed no difference in driver CPU (benchmarks/README.md, Scale). Ray's
+    Why: one result file per trial instead of two, at no cost in driver CPU (benchmarks/README.md,
+    Scale). Ray's
     ResultGrid reads progress.csv instead; tables and --resume read the epoch history saved with each
     checkpoint where Ray's file falls short (tuning/resume/checkpoints.py).
     """
@@ -34,7 +38,7 @@ def pending_trials(n: int) -> None:
     Why: Ray asks a searcher for as many trials ahead as its concurrency limit allows. Under sync
     halving that limit is the whole experiment (paused trials must not hold new ones back), so every
     trial was asked before any had ended, and TPE, with no result to learn from, sampled them all at
-    random (a 3,000-trial benchmark: all 2,000 of its first experiment asked up front).
+    random (benchmarks/README.md, Scale).
     """
     if n:
         os.environ[MAX_PENDING] = str(n)
@@ -46,8 +50,8 @@ def state_saves() -> None:
     """Ray saves its experiment state at most every STATE_SAVE_S seconds (a user's own setting wins).
 
     Why: each save rewrites every changed trial's state and pickles the searcher, and Ray's "auto"
-    saves every 10 s or more (up to 5 % of the driver's time): 15-19 ms of driver CPU per trial at
-    1,000 Optuna trials (benchmarks/README.md, Scale). --resume does not need the state to be fresh:
+    aims at 5 % of the driver's time, a share of every trial's driver CPU (benchmarks/README.md,
+    Scale). --resume does not need the state to be fresh:
     trials that ended after the last save are in trials.jsonl (tuning/resume/ledger.py), and trials started
     after it are handed out again with their parameters and go on from their own checkpoints
     (tuning/search/searcher.py, tuning/resume/checkpoints.py). --chunk-trials bounds a state to 2,000 trials, so a
@@ -66,8 +70,33 @@ def quiet_ray_env(show: bool) -> None:
     """
     if not show:
         logging.getLogger("ray").setLevel(logging.ERROR)
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        for name, value in QUIET.items():
+            os.environ.setdefault(name, value)
+
+
+@contextlib.contextmanager
+def search_environment(ray_output: bool) -> Iterator[None]:
+    """The environment variables of one search, put back as they were on exit (removed where they
+    were unset), an exception included: a search run in-process (a test, a benchmark, a notebook)
+    leaves its caller's environment as it found it.
+
+    On entry: Ray's console output is quiet unless `ray_output` (quiet_ray_env, the "ray" logger's
+    level included, which is not put back: ray.init sets it too), and no_json_logger and state_saves.
+    pending_trials depends on the search (its max_pending) and is set when the tuner is built
+    (tuning/driver/runner.py); its variable is put back too, as is any of SEARCH_VARIABLES set inside.
+    """
+    before = {name: os.environ.get(name) for name in SEARCH_VARIABLES}
+    try:
+        quiet_ray_env(ray_output)
+        no_json_logger()
+        state_saves()
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def check_address(address: str, timeout: float = 5.0) -> None:

@@ -8,49 +8,50 @@ slid under the wrong columns: `time_total_s` held the hostname and the tables fa
 Here a continued file keeps its header's columns (a key it lacks is left out, a missing one left
 empty), and a last row a kill cut short is ended first, so the next row does not join it.
 
-Ray has no hook for the columns: this uses the logger's private attributes (as tuning/results/tensorboard.py
-does its writer's), checked once; a Ray without them gets its own logger and a warning (the tables
-still read its files, leaving slid rows out).
+Ray has no hook for the columns: this uses the logger's private parts (through tuning.compat, as
+tuning/results/tensorboard.py does its writer's), checked once; a Ray without them gets its own logger
+and a warning (the tables still read its files, leaving slid rows out).
 """
 from __future__ import annotations
 
 import csv
 import logging
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from tuning import compat
 
 log = logging.getLogger(__name__)
 
 PROGRESS = "progress.csv"  # Ray's per-trial result file (its CSV logger's; no result.json: tuning/driver/ray_env.py)
-PRIVATE = ("_trial_files", "_trial_csv", "_trial_continue", "_setup_trial")  # what the subclass relies on
+
+
+def continued_writer(f: IO[str], path: Path) -> csv.DictWriter | None:
+    """The writer of a continued file (open to append): its header's columns, after ending a last row
+    that a kill cut short; None where not even a whole header is there (the file is emptied)."""
+    text = path.read_text(errors="replace")
+    header = next(csv.reader([text.partition("\n")[0]]), []) if "\n" in text else []
+    if not header:  # not even a whole header: start the file again
+        f.truncate(0)
+        return None
+    if not text.endswith("\n"):
+        f.write("\n")
+    return csv.DictWriter(f, header, restval="", extrasaction="ignore")
 
 
 def progress_logger() -> Any:
-    """A CSVLoggerCallback whose continued files keep their columns (Ray's own where it lacks PRIVATE)."""
+    """A CSVLoggerCallback whose continued files keep their columns (Ray's own where it lacks compat.CSV_PRIVATE)."""
     from ray.tune.logger import CSVLoggerCallback
 
     class _SameColumns(CSVLoggerCallback):
         def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
-            if trial not in self._trial_files:
-                self._setup_trial(trial)
-                if self._trial_continue[trial]:
-                    self._continue(trial)
+            f = compat.csv_open(self, trial)
+            if f is not None:  # a file with rows, opened now
+                compat.csv_continue(self, trial, continued_writer(f, Path(trial.local_path, PROGRESS)))
             super().log_trial_result(iteration, trial, result)
 
-        def _continue(self, trial: Any) -> None:
-            f, path = self._trial_files[trial], Path(trial.local_path, PROGRESS)
-            text = path.read_text(errors="replace")
-            header = next(csv.reader([text.partition("\n")[0]]), []) if "\n" in text else []
-            if not header:  # not even a whole header: start the file again
-                f.truncate(0)
-                self._trial_continue[trial] = False
-                return
-            if not text.endswith("\n"):
-                f.write("\n")
-            self._trial_csv[trial] = csv.DictWriter(f, header, restval="", extrasaction="ignore")
-
     logger = CSVLoggerCallback()
-    missing = [name for name in PRIVATE if not hasattr(logger, name)]
+    missing = compat.csv_lacks(logger)
     if missing:
         import ray
 

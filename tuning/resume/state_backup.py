@@ -16,11 +16,9 @@ import pickle
 from pathlib import Path
 
 from common.atomic import atomic_write
+from tuning.compat import EXPERIMENT_STATE, SEARCH_STATES  # Ray's file names
 
 SUFFIX = ".bak"
-EXPERIMENT_STATE = "experiment_state-*.json"
-SEARCH_STATES = ("basic-variant-state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")
-"""The searcher's files beside the experiment state; all are pickles, whatever their suffix."""
 
 
 def newest(experiment: Path, pattern: str = EXPERIMENT_STATE) -> Path | None:
@@ -33,6 +31,11 @@ def newest_state(experiment: Path) -> Path | None:
     return newest(experiment, EXPERIMENT_STATE)
 
 
+def is_experiment_state(path: Path) -> bool:
+    """Whether `path` is Ray's experiment state (JSON) or its backup, not a searcher's (a pickle)."""
+    return path.name.startswith(EXPERIMENT_STATE.partition("*")[0])
+
+
 def whole(path: Path, thorough: bool = True) -> bytes | None:
     """The file's bytes when they load; None when it is missing or cut.
 
@@ -41,7 +44,7 @@ def whole(path: Path, thorough: bool = True) -> bytes | None:
     """
     try:
         data = path.read_bytes()
-        if path.name.startswith("experiment_state-"):
+        if is_experiment_state(path):
             json.loads(data)
         elif thorough:
             pickle.loads(data)

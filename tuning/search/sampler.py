@@ -1,18 +1,17 @@
 """TPE that reads a bounded history: its cost per suggestion stops growing with the study.
 
-Multivariate TPE fits its two densities to every finished trial on every suggestion: about
-+0.24 ms per finished trial (2.5 s per suggestion at 10,000 trials), inside Tune's loop while
-slots wait. Past `threshold` finished trials this sampler shows TPE only the best `best` trials
+Multivariate TPE fits its two densities to every finished trial on every suggestion, so its cost
+grows with the study, inside Tune's loop while slots wait. Past `threshold` finished trials this sampler shows TPE only the best `best` trials
 (ranked as TPE ranks them: completed by value, then pruned by the last epoch reached and its
 value) plus the latest `latest` others, and the latest `running` running ones (the constant liar's
 lies, all in TPE's "bad" density: under sync halving every paused trial is RUNNING to Optuna, up to
-hundreds at once, and an ask cost twice as much with 250 of them as with 8). TPE's "good"
+hundreds at once, and each of them makes an ask dearer). TPE's "good"
 density is fitted to the top min(25, ⌈0.1·n⌉) of the n finished trials; here n is the whole
 study's count, not the view's (`_StudyGamma`), so with `best` >= 25 the good density is fitted to
 exactly the trials TPE would have used; only the "bad" density sees a sample (the latest `latest`
 and the rest of the best). Below the threshold, and for several objectives, it is plain TPE.
-Why 100 shown and not more: an ask costs 15-20 ms at 100 finished trials, 23-28 at 250 and 47-49
-at 500 (benchmarks.suggest; benchmarks/README.md, Scale), and the driver pays one per trial. Why 25
+Why 100 shown and not more: an ask's cost grows with the trials shown (benchmarks.suggest;
+benchmarks/README.md, Scale), and the driver pays one per trial. Why 25
 running: the trials that are executing are mostly the latest asked; past the threshold the lie about
 them (not about trials paused at a rung long ago) is what keeps parallel suggestions apart.
 
@@ -26,15 +25,14 @@ from typing import Any
 
 import optuna
 from optuna.samplers import TPESampler
-from optuna.samplers._tpe import _truncnorm
-from optuna.samplers._tpe.sampler import default_gamma
 from optuna.trial import FrozenTrial, TrialState
+
+from tuning.compat import StudyView, sample_through_view, swap_log_ndtr
 
 BEST = 25  # best trials always shown (>= 25, TPE's largest "good" set)
 LATEST = 75  # most recent other finished trials shown: with the best, what the "bad" density is fitted to
 RUNNING = 25  # most recent running trials shown past the threshold (the constant liar's; the asking one aside)
 THRESHOLD = BEST + LATEST  # finished trials before the history is bounded; past it a suggestion costs what it does here
-OPTUNAS_LOG_NDTR = getattr(_truncnorm, "_log_ndtr", None)  # Optuna's own, kept for A/Bs (benchmarks/)
 
 
 def rank_key(t: FrozenTrial, maximize: bool) -> tuple:
@@ -77,46 +75,38 @@ def bounded(trials: list[FrozenTrial], maximize: bool, threshold: int, best: int
 
 def vectorised_log_ndtr() -> None:
     """Optuna's TPE takes log Φ (the normal CDF) one element at a time in Python (np.frompyfunc; it
-    avoids a SciPy dependency, optuna#5478): two thirds of an ask's time at 1,000 finished trials
-    (cProfile, benchmarks/README.md, Scale). scipy.special.log_ndtr computes it vectorised, 40x
-    faster, and agrees within 1e-12 absolute, 5.6e-8 relative (tests/test_bounded_tpe.py). Swapped
-    in only where Optuna still has the function; idempotent."""
+    avoids a SciPy dependency, optuna#5478): most of an ask's time in a large study (cProfile,
+    benchmarks/README.md, Scale). scipy.special.log_ndtr computes it vectorised and agrees to
+    rounding (tests/test_bounded_tpe.py). Swapped
+    in for the whole process (tuning.compat.swap_log_ndtr; restore_log_ndtr puts Optuna's back) only
+    where Optuna is a tested version that still has the function; idempotent."""
     from scipy.special import log_ndtr
 
-    if callable(OPTUNAS_LOG_NDTR):
-        _truncnorm._log_ndtr = log_ndtr
+    swap_log_ndtr(log_ndtr)
 
 
-class _StudyProxy:
-    """A study whose trial list a subclass filters; everything else is the study's."""
-
-    _study: optuna.Study
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-
-class _View(_StudyProxy):
+class _View(StudyView):
     """The study as TPE sees it: the same study, with a bounded trial list (computed once per ask:
     TPE samples each group of parameters apart, and re-ranking every finished trial for each group
     cost three sorts of the whole study per ask)."""
 
     def __init__(self, study: optuna.Study, sampler: "BoundedTPESampler", number: int) -> None:
-        self._study, self._sampler, self._number = study, sampler, number
+        super().__init__(study)
+        self._sampler, self._number = sampler, number
 
-    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+    def view_trials(self, deepcopy: bool, states: Any, use_cache: bool) -> list[FrozenTrial]:
+        trials = super().view_trials(deepcopy, states, use_cache)
         s = self._sampler
         key = (self._number, len(trials), tuple(states or ()), deepcopy)
         if s._memo is None or s._memo[0] != key:
-            maximize = self._study.direction == optuna.study.StudyDirection.MAXIMIZE
+            maximize = self.study.direction == optuna.study.StudyDirection.MAXIMIZE
             finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
             s._memo = (key, bounded(trials, maximize, s.threshold, s.best, s.latest, s._keys, s.running, self._number),
                        finished)
         return s._memo[1]
 
 
-class _Unseen(_StudyProxy):
+class _Unseen(StudyView):
     """The study as the grouped search space reads it: only the trials it has not read before.
 
     Optuna's _GroupDecomposedSearchSpace adds every finished trial's distributions to its groups on
@@ -124,11 +114,11 @@ class _Unseen(_StudyProxy):
     nothing, so reading each one once gives the same groups."""
 
     def __init__(self, study: optuna.Study, seen: set[int]) -> None:
-        self._study, self._seen = study, seen
+        super().__init__(study)
+        self._seen = seen
 
-    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
-        new = [t for t in self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-               if t.number not in self._seen]
+    def view_trials(self, deepcopy: bool, states: Any, use_cache: bool) -> list[FrozenTrial]:
+        new = [t for t in super().view_trials(deepcopy, states, use_cache) if t.number not in self._seen]
         self._seen.update(t.number for t in new)
         return new
 
@@ -138,13 +128,14 @@ class _StudyGamma:
     view's: the view shows fewer, and TPE's own gamma of its count would shrink the good set."""
 
     def __init__(self, gamma: Any, sampler: "BoundedTPESampler") -> None:
-        self._gamma, self._sampler = gamma, sampler
+        self.gamma, self._sampler = gamma, sampler
 
     def __call__(self, n: int) -> int:  # the memo holds this ask's count of the whole study's finished trials
         memo = self._sampler._memo
-        return self._gamma(max(n, memo[2] if memo else 0))
+        return self.gamma(max(n, memo[2] if memo else 0))
 
 
+@sample_through_view
 class BoundedTPESampler(TPESampler):
     """TPESampler whose suggestions read at most `best` + `latest` finished trials and `running`
     running ones past `threshold` (running None: every running trial)."""
@@ -166,12 +157,10 @@ class BoundedTPESampler(TPESampler):
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
         return super().infer_relative_search_space(_Unseen(study, self._seen), trial)  # type: ignore[arg-type]
 
-    def _sample(self, study: optuna.Study, trial: FrozenTrial, search_space: dict) -> dict[str, Any]:
-        if study._is_multi_objective():
-            return super()._sample(study, trial, search_space)
-        gamma = self._gamma
-        self._gamma = _StudyGamma(gamma or default_gamma, self)  # for this ask only (it is not pickled)
-        try:
-            return super()._sample(_View(study, self, trial.number), trial, search_space)  # type: ignore[arg-type]
-        finally:
-            self._gamma = gamma
+    def view(self, study: optuna.Study, trial: FrozenTrial) -> _View:
+        """The study as TPE sees it for one ask, with one objective (tuning.compat.sample_through_view)."""
+        return _View(study, self, trial.number)
+
+    def study_gamma(self, gamma: Any) -> _StudyGamma:
+        """TPE's gamma, given the whole study's count of finished trials (for one ask: it is not pickled)."""
+        return _StudyGamma(gamma, self)

@@ -26,7 +26,7 @@ RAY_ID = "ray_trial_id"  # user attribute linking an Optuna trial to its row in 
 
 def make_sampler(name: str, seed: int, multi_objective: bool) -> optuna.samplers.BaseSampler:
     """Seeded samplers; TPE is multivariate (grouped, for the conditional depth) with a constant liar,
-    and reads a bounded history past bounded_tpe.THRESHOLD finished trials (tuning/search/sampler.py)."""
+    and reads a bounded history past sampler.THRESHOLD finished trials (tuning/search/sampler.py)."""
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
@@ -45,7 +45,7 @@ SQLITE = "study.db"  # where searches before the journal kept it (still read)
 
 
 def journal_storage(path: Path) -> optuna.storages.BaseStorage:
-    """Optuna's journal file: an append per change, 10-20x cheaper per ask, report and tell than
+    """Optuna's journal file: an append per change, much cheaper per ask, report and tell than
     SQLite's transactions (benchmarks/README.md, Scale), and read by optuna.load_study and optuna-dashboard."""
     from optuna.storages.journal import JournalFileBackend
 
