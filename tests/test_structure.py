@@ -172,3 +172,13 @@ def test_no_data_shape_has_a_default():
                 found += [f"{m}.{node.name}.{s.target.id}" for s in node.body if isinstance(s, ast.AnnAssign)
                           and isinstance(s.target, ast.Name) and s.target.id in DATA_SHAPE_NAMES and fixed_size(s.value)]
     assert found == []
+
+
+def test_tuning_tests_mirror_its_modules():
+    # Rule: tests/tuning/<package>/test_<module>.py tests tuning/<package>/<module>.py, which exists
+    # (the tests follow the packages; cross-cutting ones, faults or interrupts, stay in tests/).
+    tests = sorted((ROOT / "tests" / "tuning").rglob("test_*.py"))
+    assert len(tests) >= 20
+    missing = [str(t.relative_to(ROOT)) for t in tests
+               if not (ROOT / t.relative_to(ROOT / "tests").with_name(t.name[len("test_"):])).is_file()]
+    assert missing == []

@@ -246,7 +246,7 @@ def csv_continue(logger: Any, trial: Any, writer: Any | None) -> None:
 
 # --- Ray: experiment state files ------------------------------------------------------------------
 # Ray's own names (the CKPT_FILE_TMPL of TuneController, BasicVariantGenerator, SearchGenerator and
-# Searcher, with the session's timestamp as *); tests/test_compat.py checks them against Ray's.
+# Searcher, with the session's timestamp as *); tests/tuning/test_compat.py checks them against Ray's.
 
 EXPERIMENT_STATE = "experiment_state-*.json"
 SEARCH_STATES = ("basic-variant-state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")

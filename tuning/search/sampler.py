@@ -77,7 +77,7 @@ def vectorised_log_ndtr() -> None:
     """Optuna's TPE takes log Φ (the normal CDF) one element at a time in Python (np.frompyfunc; it
     avoids a SciPy dependency, optuna#5478): most of an ask's time in a large study (cProfile,
     benchmarks/README.md, Scale). scipy.special.log_ndtr computes it vectorised and agrees to
-    rounding (tests/test_bounded_tpe.py). Swapped
+    rounding (tests/tuning/search/test_sampler.py). Swapped
     in for the whole process (tuning.compat.swap_log_ndtr; restore_log_ndtr puts Optuna's back) only
     where Optuna is a tested version that still has the function; idempotent."""
     from scipy.special import log_ndtr

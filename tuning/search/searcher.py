@@ -26,7 +26,7 @@ class StudySearch(OptunaSearch):
     Why Ray's private parts (through tuning.compat): OptunaSearch has no public hook for how a trial
     ends, and it keeps the study, the Optuna trial of each Ray trial and the ended ones to itself;
     batches sample a trial's parameters through its define-by-run space. Overriding
-    on_trial_complete needs all three; tests/test_searcher.py feeds recorded results through this class.
+    on_trial_complete needs all three; tests/tuning/search/test_searcher.py feeds recorded results through this class.
     """
 
     study = property(compat.searcher_study, doc="The Optuna study this searcher asks and tells.")

@@ -228,7 +228,7 @@ def test_sync_trials_are_asked_as_slots_free_up(ray_session, tmp_path):
 
 
 def test_the_warm_start_is_protected_from_the_rungs(ray_session, tmp_path):
-    # Rule: the search hands sync halving trial 0 as protected (kept at every rung, tests/test_halving.py)
+    # Rule: the search hands sync halving trial 0 as protected (kept at every rung, tests/tuning/search/test_halving.py)
     # exactly when trial 0 is the warm start.
     from tuning.optuna import OptunaConfig, optuna_search
     from tuning.search.space import load_space

@@ -139,7 +139,7 @@ def test_plots_and_tensorboard_logs_written(finished):
     events = list((finished / "tune").glob("*/events.out.tfevents.*"))
     assert len(events) == 4
     # and each file holds its trial's validation curve, epoch by epoch, as epochs.csv has it
-    from tests.test_tensorboard import read_scalars
+    from tests.tuning.results.test_tensorboard import read_scalars
 
     epochs = pd.read_csv(finished / "epochs.csv")
     for f in events:

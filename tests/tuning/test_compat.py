@@ -16,7 +16,7 @@ import scipy.special
 
 from tuning import compat
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("common", "data", "model", "tuning", "benchmarks")
 LIBRARIES = ("optuna", "ray")
 LISTED = {"_tpe", "_truncnorm", "_log_ndtr", "_log_ndtr_single", "_get_trials", "_gamma", "_sample", "_split_trials",
