@@ -1,4 +1,3 @@
-# long: one end-to-end script (two generated sets, five methods, the table), run as one file
 """`python -m benchmarks.small_sets`: the tuned searches against simple baselines on two small sets.
 
 Why this exists (issue 29): on a small set, a short search must never lose to an untuned run. This

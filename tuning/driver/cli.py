@@ -319,7 +319,7 @@ def retrain(out: Path, best_cfg: Any, dcfg: DataConfig, cfg: SearchConfig, space
 
     trial_epochs = best_cfg.epochs
     best_cfg = space.retrain_config(best_cfg)
-    others = [space.retrain_config(c) for c in others or []] if cfg.ensemble_of == "configs" else []
+    others = [space.retrain_config(c) for c in others or []]
     if cfg.ensemble_of == "configs" and cfg.ensemble > 1 and len(others) < cfg.ensemble - 1:
         print(f"--ensemble {cfg.ensemble}: the search has {len(others) + 1} usable trial(s); the committee has "
               f"{len(others) + 1} net(s)")

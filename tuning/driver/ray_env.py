@@ -25,9 +25,8 @@ def no_json_logger() -> None:
     """Ray adds its JSON logger unless told not to; build_tuner passes its CSV logger instead.
 
     Why: one result file per trial instead of two, at no cost in driver CPU (benchmarks/README.md,
-    Scale). Ray's
-    ResultGrid reads progress.csv instead; tables and --resume read the epoch history saved with each
-    checkpoint where Ray's file falls short (tuning/resume/checkpoints.py).
+    Scale). Ray's ResultGrid reads progress.csv instead; tables and --resume read the epoch history
+    saved with each checkpoint where Ray's file falls short (tuning/resume/checkpoints.py).
     """
     os.environ[AUTO_LOGGERS] = "1"
 
@@ -51,23 +50,17 @@ def state_saves() -> None:
 
     Why: each save rewrites every changed trial's state and pickles the searcher, and Ray's "auto"
     aims at 5 % of the driver's time, a share of every trial's driver CPU (benchmarks/README.md,
-    Scale). --resume does not need the state to be fresh:
-    trials that ended after the last save are in trials.jsonl (tuning/resume/ledger.py), and trials started
+    Scale); saving on every step grew as N². --resume does not need the state to be fresh: trials
+    that ended after the last save are in trials.jsonl (tuning/resume/ledger.py), and trials started
     after it are handed out again with their parameters and go on from their own checkpoints
-    (tuning/search/searcher.py, tuning/resume/checkpoints.py). --chunk-trials bounds a state to 2,000 trials, so a
-    save stays short of the period.
+    (tuning/search/searcher.py, tuning/resume/checkpoints.py). --chunk-trials bounds a state to
+    2,000 trials, so a save stays short of the period.
     """
     os.environ.setdefault(STATE_SAVE, str(STATE_SAVE_S))
 
 
 def quiet_ray_env(show: bool) -> None:
-    """Ray's console output is off unless --ray-output (our own bar reports progress).
-
-    Ray saves its experiment state every minute (state_saves), not on every step: each save
-    rewrites every trial's state, so saving on every step grew as N². What a killed driver's state
-    lacks, --resume reads from trials.jsonl (tuning/resume/ledger.py) and from the trials' own
-    checkpoints (tuning/resume/checkpoints.py).
-    """
+    """Ray's console output is off unless --ray-output (our own bar reports progress)."""
     if not show:
         logging.getLogger("ray").setLevel(logging.ERROR)
         for name, value in QUIET.items():

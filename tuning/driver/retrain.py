@@ -37,7 +37,7 @@ def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], t
     others = list(others or [])[:max(0, ensemble - 1)]
     jobs = [(dataclasses.replace(cfg, seed=s), f"seed {s}") for s in seeds]
     jobs += [(dataclasses.replace(c, seed=seeds[0]), f"config {k + 2}") for k, c in enumerate(others)]
-    per_seed, runs = [], []
+    per_seed, nets, first = [], [], None  # nets: (model, its config) of every job; only the first Run is kept whole
     total, done = sum(c.epochs for c, _ in jobs), 0
     device = setup(dataclasses.replace(cfg, threads=threads))
     data = to_device(splits, device)  # the same tensors serve every net
@@ -48,11 +48,11 @@ def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], t
         run = build_run(c, data, device)
         fit(run, data, on_epoch=lambda m, _r, d=done, ph=phase: progress and progress(ph, d + m["epoch"], total))
         done += c.epochs
-        runs.append(run)
+        first = first or run
+        nets.append((run.model, run.cfg))
         if len(per_seed) < len(seeds):
             per_seed.append(test_metrics(run.model, test_x, test_y))
             log.info("retrain %s: test accuracy %.4f", phase, per_seed[-1]["test_accuracy"])
-    first = runs[0]
     acc = [t["test_accuracy"] for t in per_seed]
     loss = [t["test_loss"] for t in per_seed]
     stats = lambda v: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,  # noqa: E731
@@ -69,12 +69,12 @@ def retrain_and_test(cfg: TrainConfig, data_cfg: DataConfig, seeds: list[int], t
     }
     members = []
     if ensemble > 1:
-        members = [r.model for r in (runs[:1] + runs[len(seeds):] if others else runs[:ensemble])]
+        members = [m for m, _ in (nets[:1] + nets[len(seeds):] if others else nets[:ensemble])]
         test = test_metrics(Committee(members).to(device), test_x, test_y)
         report["committee"] = {
             "members": len(members), "of": "configs" if others else "seeds",
             "test_accuracy": test["test_accuracy"], "test_loss": test["test_loss"],
-            "configs": [dataclasses.asdict(r.cfg) for r in runs[len(seeds):]] if others else [],
+            "configs": [dataclasses.asdict(c) for _, c in nets[len(seeds):]] if others else [],
         }
         log.info("committee of %d: test accuracy %.4f", len(members), test["test_accuracy"])
     report["time_s"] = time.perf_counter() - t0

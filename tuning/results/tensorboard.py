@@ -2,10 +2,9 @@
 
 Ray's own TBXLoggerCallback writes every numeric key of every result and flushes (with an fsync)
 after each one: the largest single share of what a result cost the driver (benchmarks/README.md,
-Scale). This one writes the epoch metrics of epochs.csv
-under the same tags (`ray/tune/<metric>`) and leaves flushing to the writer's own 30-second timer
-and to the trial's end, so a killed driver loses at most 30 s of curves (the tables do not come
-from these files).
+Scale). This one writes the epoch metrics of epochs.csv under the same tags (`ray/tune/<metric>`)
+and leaves flushing to the writer's own 30-second timer and to the trial's end, so a killed driver
+loses at most 30 s of curves (the tables do not come from these files).
 """
 from __future__ import annotations
 
