@@ -23,11 +23,13 @@ LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # how every CLI prints a war
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, whose error line masks URL passwords: a misspelt flag (`--storag URL`)
-    is echoed with its value, which may be a --storage URL."""
+    """argparse's parser whose error is one line, like every other bad input's (argparse prints the
+    whole usage first, which for a search is some thirty lines above the one that matters), and
+    masks URL passwords: a misspelt flag (`--storag URL`) is echoed with its value, which may be a
+    --storage URL."""
 
     def error(self, message: str) -> typing.NoReturn:
-        super().error(mask_urls(message))
+        self.exit(2, f"{self.prog}: error: {mask_urls(message)} ({self.prog} --help lists the flags)\n")
 
 
 def field_docs(cls: type) -> dict[str, str]:

@@ -71,3 +71,16 @@ def test_validate_raises_a_field_error_with_field_value_and_reason():
     assert (e.value.field, e.value.value, e.value.reason, str(e.value)) == (
         "dropout", 1.5, "must be in [0, 1)", "--dropout 1.5: must be in [0, 1)")
     assert isinstance(e.value, InputError)
+
+
+def test_a_bad_flag_is_one_line(capsys):
+    # Rule: argparse's error is one stderr line naming the flag and pointing at --help (no usage block), exit 2.
+    from common.cli import ArgumentParser
+
+    p = ArgumentParser(prog="python -m x")
+    p.add_argument("--trials", type=int)
+    with pytest.raises(SystemExit) as e:
+        p.parse_args(["--trails", "5"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "python -m x: error: unrecognized arguments: --trails 5 (python -m x --help lists the flags)"]
